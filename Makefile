@@ -1,0 +1,46 @@
+# The one command set: developers, CI (.ci/run) and the docs call these targets and nothing else.
+# Every target that runs Python builds .venv first; it re-installs only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST := $(BIN)/pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint fmt test test-fast demo loadtest bench chaos schema clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the package and its dev tools
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app tests loadtest
+
+fmt: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint ## lint, then every test (unit, integration, e2e, infra, delivery checks)
+	$(PYTEST) -q
+
+test-fast: $(STAMP) ## unit and integration tests only, no processes started
+	$(PYTEST) -q tests/unit tests/integration
+
+demo: $(STAMP) ## run the whole pipeline end to end on the embedded AWS stack
+	$(BIN)/python -m loadtest.demo
+
+schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1)
+	$(BIN)/telemetry schema
+
+clean: ## remove the virtualenv, caches and out/
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info

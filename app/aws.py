@@ -1,0 +1,51 @@
+"""boto3 clients built from Settings, never at import time.
+
+Every client gets the same explicit timeouts, adaptive retries and a connection pool sized for the
+concurrency of the caller, and points at `AWS_ENDPOINT_URL` when one is set (the embedded moto
+server locally); in AWS the endpoint is unset and the SDK's defaults apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from app.settings import Settings
+
+
+def client_config(settings: Settings, *, pool_size: int | None = None) -> Config:
+    return Config(
+        region_name=settings.aws_region,
+        connect_timeout=settings.aws_connect_timeout_seconds,
+        read_timeout=settings.aws_read_timeout_seconds,
+        retries={"max_attempts": settings.aws_max_attempts, "mode": "adaptive"},
+        max_pool_connections=pool_size or settings.aws_max_pool_connections,
+        tcp_keepalive=True,
+    )
+
+
+def make_client(service: str, settings: Settings, *, pool_size: int | None = None) -> Any:
+    """A boto3 client for `service`; each call builds its own session, so threads never share one."""
+    session = boto3.session.Session(region_name=settings.aws_region)
+    return session.client(
+        service,
+        endpoint_url=settings.aws_endpoint_url,
+        config=client_config(settings, pool_size=pool_size),
+    )
+
+
+def sqs_client(settings: Settings, *, pool_size: int | None = None) -> Any:
+    return make_client("sqs", settings, pool_size=pool_size)
+
+
+def s3_client(settings: Settings, *, pool_size: int | None = None) -> Any:
+    return make_client("s3", settings, pool_size=pool_size)
+
+
+def resolve_queue_url(sqs: Any, *, url: str | None, name: str) -> str:
+    """Use the configured URL as is; otherwise look the queue up by name (one call at start-up)."""
+    if url:
+        return url
+    return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])

@@ -1,0 +1,225 @@
+"""Data contract v1: the one model every part of the pipeline reads and writes.
+
+`TelemetryIn` is what a vehicle may send; `TelemetryRecord` is what we store (the same fields plus
+`ingest_received_at`, which only the receiver sets). Rules are strict on purpose: whatever passes
+here is written to S3 forever, so a bad record must be refused at the door with a message naming
+its field. The time window (no more than 5 minutes in the future, no older than a configurable age)
+needs "now", so it is checked only when a `ValidationWindow` is passed as validation context: the
+receiver passes one; readers of stored data (consumer, aggregator) do not, because stored records
+are legitimately old.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+CONTRACT_VERSION: Final = "v1"
+MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
+MAX_SIGNALS: Final = 64
+MAX_VEHICLE_ID_LENGTH: Final = 64
+MAX_CAN_ID: Final = 0x1FFFFFFF  # 29-bit extended identifier
+MAX_STANDARD_CAN_ID: Final = 0x7FF  # 11-bit standard identifier
+SERVER_FIELD: Final = "ingest_received_at"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationWindow:
+    """The accepted range of vehicle timestamps, relative to the receiver's clock."""
+
+    now: datetime
+    max_age: timedelta
+
+    @classmethod
+    def around(cls, now: datetime, max_age_seconds: float) -> ValidationWindow:
+        return cls(now=now, max_age=timedelta(seconds=max_age_seconds))
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 UTC with exactly millisecond precision and a `Z`, e.g. 2025-10-19T12:34:56.123Z."""
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def _to_utc_millis(value: datetime) -> datetime:
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def _normalise_can_id(value: str) -> str:
+    """Canonical form: 3 hex digits for a standard id, 8 for an extended one (as candump prints)."""
+    number = int(value[2:], 16)
+    if number > MAX_CAN_ID:
+        raise PydanticCustomError("can_id_range", "must be within the 29-bit CAN range (<= 0x1FFFFFFF)")
+    return f"0x{number:03X}" if number <= MAX_STANDARD_CAN_ID else f"0x{number:08X}"
+
+
+def _signal_value(value: Any) -> bool | int | float:
+    """One check with one message: unions would report a confusing error per member."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PydanticCustomError("finite_number", "must be a finite number (no NaN or Infinity)")
+        return value
+    raise PydanticCustomError("signal_value", "must be a number or a boolean (no strings, lists or objects)")
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc_millis),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+VehicleId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_VEHICLE_ID_LENGTH,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+        description="Vehicle identifier: letters, digits and . _ : - only (no spaces or control characters).",
+        examples=["veh-00123"],
+    ),
+]
+CanId = Annotated[
+    str,
+    Field(
+        pattern=r"^0[xX][0-9A-Fa-f]{1,8}$",
+        description="CAN identifier as 0x-prefixed hex, standard (11-bit) or extended (29-bit).",
+        examples=["0x1F0"],
+    ),
+    AfterValidator(_normalise_can_id),
+]
+SignalName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", max_length=64)]
+SignalValue = Annotated[
+    bool | float,
+    PlainValidator(_signal_value),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "number"}]}),
+]
+Payload = Annotated[
+    dict[SignalName, SignalValue],
+    Field(
+        min_length=1,
+        max_length=MAX_SIGNALS,
+        description="Flat map of snake_case signal name to a finite number or a boolean, in standard units.",
+    ),
+]
+
+
+class TelemetryIn(BaseModel):
+    """One decoded CAN frame as a vehicle sends it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="TelemetryIn")
+
+    timestamp: Timestamp = Field(description="When the vehicle sampled the frame (ISO 8601 with offset).")
+    vehicle_id: VehicleId
+    can_id: CanId
+    payload: Payload
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_server_field(cls, data: Any) -> Any:
+        if cls is TelemetryIn and isinstance(data, dict) and SERVER_FIELD in data:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "server_field", "is set by the receiver; clients must not send it"
+                        ),
+                        loc=(SERVER_FIELD,),
+                        input=data[SERVER_FIELD],
+                    )
+                ],
+            )
+        return data
+
+    @field_validator("timestamp")
+    @classmethod
+    def _within_window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        window = info.context.get("window") if isinstance(info.context, dict) else None
+        if isinstance(window, ValidationWindow):
+            if value > window.now + MAX_FUTURE_SKEW:
+                raise PydanticCustomError("timestamp_future", "is more than 5 minutes in the future")
+            if value < window.now - window.max_age:
+                raise PydanticCustomError(
+                    "timestamp_too_old",
+                    "is older than the accepted age ({max_age_seconds} s)",
+                    {"max_age_seconds": int(window.max_age.total_seconds())},
+                )
+        return value
+
+    def stamp(self, received_at: datetime) -> TelemetryRecord:
+        """The stored record: this one plus the receiver's authoritative arrival time."""
+        return TelemetryRecord.model_construct(
+            timestamp=self.timestamp,
+            vehicle_id=self.vehicle_id,
+            can_id=self.can_id,
+            payload=self.payload,
+            ingest_received_at=_to_utc_millis(received_at),
+        )
+
+
+class TelemetryRecord(TelemetryIn):
+    """A record as stored in SQS and S3: contract v1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="TelemetryRecord")
+
+    ingest_received_at: Timestamp = Field(
+        description="When the receiver accepted the record (UTC); authoritative, it picks the S3 hour."
+    )
+
+    def to_json(self) -> bytes:
+        """Compact, stable JSON: fixed key order, payload keys sorted, timestamps in ms with Z."""
+        return orjson.dumps(
+            {
+                "timestamp": format_timestamp(self.timestamp),
+                "vehicle_id": self.vehicle_id,
+                "can_id": self.can_id,
+                "payload": dict(sorted(self.payload.items())),
+                "ingest_received_at": format_timestamp(self.ingest_received_at),
+            }
+        )
+
+
+def validation_context(window: ValidationWindow | None) -> dict[str, Any] | None:
+    """The context `model_validate*` expects; None checks only the time-independent rules."""
+    return {"window": window} if window is not None else None
+
+
+def parse_record(line: bytes | str) -> TelemetryRecord:
+    """Parse one stored JSON line (no time window: stored records may be old)."""
+    return TelemetryRecord.model_validate_json(line)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the stored record, as checked in under docs/schema/."""
+    schema = TelemetryRecord.model_json_schema(mode="serialization")
+    schema["$id"] = "https://fleet-telemetry.example/schema/telemetry-record-v1.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["description"] = (
+        "Fleet telemetry data contract v1: one decoded CAN frame from one vehicle, as stored in SQS "
+        "and S3 (JSON Lines). Generated from app/contract.py; do not edit by hand."
+    )
+    return schema
+
+
+def render_json_schema() -> str:
+    return orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

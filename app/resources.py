@@ -1,0 +1,104 @@
+"""The AWS resources the pipeline needs, read from the one file that Terraform reads too.
+
+`pipeline_defaults.json` beside this module is the single source of names and queue/bucket
+settings: the embedded AWS stack provisions exactly this, `Settings` takes its defaults from it, and
+`infra/` decodes the same file for its variable defaults, so local and cloud cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDefaults:
+    visibility_timeout_seconds: int
+    receive_wait_time_seconds: int
+    message_retention_seconds: int
+    max_message_size: int
+    max_receive_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleDefaults:
+    raw_transition_ia_days: int
+    raw_transition_glacier_ir_days: int
+    raw_expiration_days: int
+    aggregates_transition_ia_days: int
+    aggregates_expiration_days: int
+    abort_incomplete_multipart_days: int
+    noncurrent_version_expiration_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDefaults:
+    name: str
+    queue_name: str
+    dlq_name: str
+    bucket_name: str
+    raw_prefix: str
+    aggregates_prefix: str
+    queue: QueueDefaults
+    dlq_message_retention_seconds: int
+    lifecycle: LifecycleDefaults
+
+
+@cache
+def pipeline_defaults() -> PipelineDefaults:
+    """Load the shared defaults once; cached because Settings asks for them on every build."""
+    raw: dict[str, Any] = json.loads(
+        resources.files("app").joinpath("pipeline_defaults.json").read_text(encoding="utf-8")
+    )
+    return PipelineDefaults(
+        name=raw["name"],
+        queue_name=raw["queue_name"],
+        dlq_name=raw["dlq_name"],
+        bucket_name=raw["bucket_name"],
+        raw_prefix=raw["raw_prefix"],
+        aggregates_prefix=raw["aggregates_prefix"],
+        queue=QueueDefaults(**raw["queue"]),
+        dlq_message_retention_seconds=raw["dlq"]["message_retention_seconds"],
+        lifecycle=LifecycleDefaults(**raw["lifecycle"]),
+    )
+
+
+def lifecycle_rules(defaults: PipelineDefaults) -> list[dict[str, Any]]:
+    """S3 lifecycle rules in the PutBucketLifecycleConfiguration shape.
+
+    STANDARD_IA needs >= 30 days in STANDARD and GLACIER_IR >= 90 days from creation; S3 does not
+    transition objects under 128 KiB by default, which is one reason the consumer flushes by size.
+    Versioning is on (an overwritten or deleted object stays recoverable for a while), so the
+    tiering rules also expire noncurrent versions.
+    """
+    lc = defaults.lifecycle
+    return [
+        {
+            "ID": "raw-tiering-and-expiry",
+            "Status": "Enabled",
+            "Filter": {"Prefix": defaults.raw_prefix},
+            "Transitions": [
+                {"Days": lc.raw_transition_ia_days, "StorageClass": "STANDARD_IA"},
+                {"Days": lc.raw_transition_glacier_ir_days, "StorageClass": "GLACIER_IR"},
+            ],
+            "Expiration": {"Days": lc.raw_expiration_days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
+        },
+        {
+            "ID": "aggregates-tiering-and-expiry",
+            "Status": "Enabled",
+            "Filter": {"Prefix": defaults.aggregates_prefix},
+            "Transitions": [{"Days": lc.aggregates_transition_ia_days, "StorageClass": "STANDARD_IA"}],
+            "Expiration": {"Days": lc.aggregates_expiration_days},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
+        },
+        {
+            "ID": "abort-incomplete-multipart-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": lc.abort_incomplete_multipart_days},
+        },
+    ]

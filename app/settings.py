@@ -1,0 +1,151 @@
+"""Every knob of the pipeline, read from the environment into one object.
+
+Each entry point (receiver, consumer, aggregator, CLI jobs) calls `load_settings()` once and passes
+the result down; nothing here runs at import time. Our own variables carry the `TELEMETRY_` prefix;
+the AWS ones keep the names boto3 and the AWS CLI already use (`AWS_REGION`, `AWS_ENDPOINT_URL`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.errors import ConfigurationError
+from app.resources import pipeline_defaults
+
+ENV_PREFIX = "TELEMETRY_"
+_DEFAULTS = pipeline_defaults()
+
+#: API keys shorter than this are refused: they are guessable, and usually a placeholder left behind.
+MIN_API_KEY_LENGTH = 16
+_PLACEHOLDER_KEYS = frozenset(
+    {"changeme", "change-me", "changethis", "secret", "password", "test", "example"}
+)
+
+
+class Settings(BaseSettings):
+    """All configuration; every field is one environment variable (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # --- AWS access -------------------------------------------------------------------------
+    aws_region: str = Field(
+        "eu-central-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="Region of the queue and bucket.",
+    )
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias="AWS_ENDPOINT_URL",
+        description="Override every AWS endpoint (the embedded moto server locally); unset in AWS.",
+    )
+    aws_connect_timeout_seconds: float = Field(3.0, gt=0, description="TCP connect timeout per AWS call.")
+    aws_read_timeout_seconds: float = Field(
+        30.0, gt=0, description="Read timeout per AWS call; must exceed the 20 s SQS long poll."
+    )
+    aws_max_attempts: int = Field(5, ge=1, le=20, description="botocore adaptive-retry attempts per call.")
+    aws_max_pool_connections: int = Field(
+        32, ge=1, le=1024, description="HTTP connections per boto3 client; sized to the concurrency used."
+    )
+
+    # --- Resources (defaults shared with infra/ through app/pipeline_defaults.json) -------------
+    queue_name: str = Field(_DEFAULTS.queue_name, min_length=1, max_length=80)
+    queue_url: str | None = Field(
+        None, description="Used as is when set; otherwise resolved from queue_name."
+    )
+    dlq_name: str = Field(_DEFAULTS.dlq_name, min_length=1, max_length=80)
+    dlq_url: str | None = Field(None, description="Used as is when set; otherwise resolved from dlq_name.")
+    bucket: str = Field(_DEFAULTS.bucket_name, min_length=3, max_length=63)
+    raw_prefix: str = Field(_DEFAULTS.raw_prefix, pattern=r"^([A-Za-z0-9._-]+/)+$")
+    aggregates_prefix: str = Field(_DEFAULTS.aggregates_prefix, pattern=r"^([A-Za-z0-9._-]+/)+$")
+    visibility_timeout_seconds: int = Field(_DEFAULTS.queue.visibility_timeout_seconds, ge=5, le=43200)
+    max_receive_count: int = Field(_DEFAULTS.queue.max_receive_count, ge=1, le=1000)
+
+    # --- Receiver --------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Listen address; the container sets 0.0.0.0.")
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated accepted X-API-Key values; several at once allow rotation.",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
+    max_batch_records: int = Field(500, ge=1, le=10_000)
+    max_record_age_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="Records whose timestamp is older are rejected."
+    )
+    records_per_message: int = Field(
+        1000, ge=1, le=10_000, description="Records packed into one SQS message at most (1 = baseline)."
+    )
+    message_max_bytes: int = Field(
+        65_536,
+        ge=1024,
+        le=262_144,
+        description="SQS message body cap; 64 KiB is one billing chunk, the cheapest point per record.",
+    )
+    publish_linger_ms: float = Field(
+        5.0, ge=0, le=1000, description="How long a request may wait to share an SQS message (0 = none)."
+    )
+    publish_max_attempts: int = Field(3, ge=1, le=10, description="SendMessageBatch attempts per entry.")
+    publish_retry_after_seconds: int = Field(2, ge=1, le=300, description="Retry-After sent with a 503.")
+
+    # --- Consumer --------------------------------------------------------------------------
+    consumer_pollers: int = Field(4, ge=1, le=64, description="Concurrent ReceiveMessage long polls.")
+    receive_wait_seconds: int = Field(_DEFAULTS.queue.receive_wait_time_seconds, ge=0, le=20)
+    flush_max_records: int = Field(100, ge=1, le=1_000_000)
+    flush_max_bytes: int = Field(5_000_000, ge=1024)
+    flush_max_age_seconds: float = Field(2.0, gt=0, le=600)
+    gzip_objects: bool = Field(False, description="Write .jsonl.gz instead of .jsonl.")
+
+    # --- Observability ---------------------------------------------------------------------
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    metrics_namespace: str = Field("FleetTelemetry", min_length=1)
+    metrics_enabled: bool = Field(True, description="Emit CloudWatch EMF metrics.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _refuse_weak_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            plain = key.get_secret_value()
+            if plain.lower() in _PLACEHOLDER_KEYS or len(plain) < MIN_API_KEY_LENGTH:
+                raise ValueError(
+                    f"every key must be at least {MIN_API_KEY_LENGTH} characters and not a placeholder"
+                )
+        return keys
+
+
+def env_var_name(field: str) -> str:
+    """The environment variable that feeds `field`, for error messages a user can act on."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment; a bad value raises one line naming its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = env_var_name(field) if field in Settings.model_fields else field
+        raise ConfigurationError(f"{name}: {first['msg']}") from None
+
+
+def require_api_keys(settings: Settings) -> frozenset[bytes]:
+    """The receiver cannot run open: fail at start-up when no key is configured."""
+    if not settings.api_keys:
+        raise ConfigurationError(f"{ENV_PREFIX}API_KEYS: required by the receiver (comma-separated keys)")
+    return frozenset(k.get_secret_value().encode() for k in settings.api_keys)

@@ -1,0 +1,103 @@
+"""The embedded AWS stack provisions what infra/ provisions, in moto and in moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from app.embedded_aws import embedded_aws, provision
+from app.resources import pipeline_defaults
+from tests.conftest import SettingsFactory
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_provision_wires_queue_dlq_and_bucket(settings_factory: SettingsFactory) -> None:
+    settings = settings_factory()
+    aws = provision(settings)
+    sqs = boto3.client("sqs", region_name=settings.aws_region)
+    attrs = sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=aws.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    assert json.loads(attrs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": pipeline_defaults().queue.max_receive_count,
+    }
+    assert attrs["ReceiveMessageWaitTimeSeconds"] == "20"
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    dlq = sqs.get_queue_attributes(QueueUrl=aws.dlq_url, AttributeNames=["All"])["Attributes"]
+    assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    # moto 5.2 accepts RedriveAllowPolicy but does not store it; infra/tests check it on the plan.
+
+    s3 = boto3.client("s3", region_name=settings.aws_region)
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=aws.bucket)["Rules"]
+    raw = next(r for r in rules if r["Filter"].get("Prefix") == "raw/")
+    assert [t["StorageClass"] for t in raw["Transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
+    assert raw["Transitions"][0]["Days"] >= 30
+    enc = s3.get_bucket_encryption(Bucket=aws.bucket)["ServerSideEncryptionConfiguration"]
+    assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=aws.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_provision_is_idempotent(settings_factory: SettingsFactory) -> None:
+    settings = settings_factory()
+    assert provision(settings) == provision(settings)
+
+
+def test_context_manager_serves_on_a_free_loopback_port_and_stops(settings_factory: SettingsFactory) -> None:
+    with embedded_aws(settings=settings_factory()) as aws:
+        assert aws.endpoint_url and aws.endpoint_url.startswith("http://127.0.0.1:")
+        sqs = boto3.client("sqs", endpoint_url=aws.endpoint_url, region_name=aws.region)
+        assert sorted(sqs.list_queues()["QueueUrls"]) == sorted([aws.queue_url, aws.dlq_url])
+    with pytest.raises(Exception, match=r"(?i)connect"):
+        boto3.client(
+            "sqs",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            config=boto3.session.Config(retries={"max_attempts": 1}, connect_timeout=1),
+        ).list_queues()
+
+
+def test_cli_prints_the_environment_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "local-aws"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        env: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        assert proc.stdout is not None
+        while "TELEMETRY_BUCKET" not in env and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                env[key] = value
+        assert {"AWS_ENDPOINT_URL", "TELEMETRY_QUEUE_URL", "TELEMETRY_DLQ_URL", "TELEMETRY_BUCKET"} <= set(
+            env
+        )
+        sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"])
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=env["TELEMETRY_QUEUE_URL"], AttributeNames=["RedrivePolicy"]
+        )
+        assert "deadLetterTargetArn" in attrs["Attributes"]["RedrivePolicy"]
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"])
+        assert s3.get_bucket_lifecycle_configuration(Bucket=env["TELEMETRY_BUCKET"])["Rules"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
