@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "start the embedded AWS stack (moto server) with queue, DLQ and bucket",
     ),
     "schema": ("app.schema_cli", "write the contract's JSON Schema to docs/schema/"),
+    "aggregate": ("app.aggregator.cli", "roll one hour of raw S3 data up into per-vehicle statistics"),
 }
 
 

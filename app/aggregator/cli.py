@@ -1,0 +1,62 @@
+"""`telemetry aggregate [--hour YYYY-MM-DDTHH] [--table]`: the scheduled hourly entry point.
+
+Settings, logging, metrics and the S3 client are built here, once, and passed down. A malformed or
+future `--hour` is a ConfigurationError, which the `telemetry` command prints as one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime
+from typing import Final
+
+from app.aggregator.job import aggregate_hour, floor_hour, last_complete_hour
+from app.aggregator.report import render_table
+from app.aws import s3_client
+from app.errors import ConfigurationError
+from app.observability import configure_logging, make_metrics
+from app.settings import load_settings
+
+HOUR_PATTERN: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
+HOUR_HELP: Final = "YYYY-MM-DDTHH (a UTC hour, e.g. 2025-10-19T12)"
+
+
+def parse_hour(text: str, *, now: datetime) -> datetime:
+    """The UTC hour `text` names; refused when malformed or not yet begun (there is nothing to read)."""
+    if not HOUR_PATTERN.fullmatch(text):
+        raise ConfigurationError(f"--hour: expected {HOUR_HELP}, got {text!r}")
+    try:
+        hour = datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigurationError(
+            f"--hour: {text!r} is not a real date and hour; expected {HOUR_HELP}"
+        ) from None
+    if hour > floor_hour(now):
+        raise ConfigurationError(f"--hour: {text} has not begun yet (now is {now:%Y-%m-%dT%H:%M}Z)")
+    return hour
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hour",
+        metavar="YYYY-MM-DDTHH",
+        help="UTC hour to aggregate (default: the last complete hour)",
+    )
+    parser.add_argument("--table", action="store_true", help="also print the per-vehicle table on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    hour = parse_hour(args.hour, now=now) if args.hour else last_complete_hour(now)
+    settings = load_settings()
+    configure_logging(settings)
+    result = aggregate_hour(
+        s3=s3_client(settings),
+        settings=settings,
+        hour=hour,
+        metrics=make_metrics(settings, service="aggregator"),
+    )
+    if args.table:
+        print(render_table(result), end="", flush=True)
+    return 0
