@@ -9,6 +9,7 @@ PYTEST := $(BIN)/pytest
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lint fmt test test-fast demo loadtest bench chaos schema clean
+.PHONY: lock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +42,13 @@ demo: $(STAMP) ## run the whole pipeline end to end on the embedded AWS stack
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1)
 	$(BIN)/telemetry schema
+
+# The image installs from requirements.lock (docker/install.sh). --exclude-newer makes the lock a
+# function of pyproject.toml and this date alone: bump LOCK_DATE to take newer releases.
+LOCK_DATE ?= 2026-11-20T00:00:00Z
+lock: $(STAMP) ## regenerate requirements.lock (the image's pinned, hash-checked dependencies)
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+		--exclude-newer $(LOCK_DATE) --custom-compile-command "make lock" -o requirements.lock
 
 clean: ## remove the virtualenv, caches and out/
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info
