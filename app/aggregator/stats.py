@@ -213,8 +213,10 @@ class HourAccumulator:
             vehicle = _VehicleAcc(first=parsed.timestamp, last=parsed.timestamp)
             self._vehicles[parsed.vehicle_id] = vehicle
         vehicle.records += 1
-        vehicle.first = min(vehicle.first, parsed.timestamp)
-        vehicle.last = max(vehicle.last, parsed.timestamp)
+        if parsed.timestamp < vehicle.first:
+            vehicle.first = parsed.timestamp
+        elif parsed.timestamp > vehicle.last:
+            vehicle.last = parsed.timestamp
         if flushed_at_ms is not None:
             self._latency_ms[flushed_at_ms - parsed.ingest_ms] += 1
         if parsed.identity in self._seen:
