@@ -3,7 +3,8 @@
 `provision()` creates the queue, its DLQ and the bucket through plain boto3 calls against whatever
 endpoint Settings points at, so the same function serves the moto server (`telemetry local-aws`,
 e2e tests) and moto's in-process `mock_aws` (integration tests). Names and settings come from
-app/pipeline_defaults.json, the file infra/ reads too.
+app/pipeline_defaults.json, the file infra/ reads too. The one deliberate difference: no TLS-only
+bucket policy, because the stand-in is plain HTTP (see `_provision_bucket`).
 """
 
 from __future__ import annotations
@@ -138,26 +139,11 @@ def _provision_bucket(s3: Any, settings: Settings) -> None:
         },
     )
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(tls_only_policy(bucket)))
+    # No TLS-only bucket policy here, unlike infra/: the stand-in speaks plain HTTP on loopback, so
+    # a Deny on aws:SecureTransport=false would (rightly) refuse every call. Terraform owns it in AWS.
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket, LifecycleConfiguration={"Rules": lifecycle_rules(pipeline_defaults())}
     )
-
-
-def tls_only_policy(bucket: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
 
 
 @contextmanager

@@ -4,6 +4,7 @@ TelemetryError
 ├── ConfigurationError   a setting is missing or malformed; raised at start-up, names the variable
 ├── ContractError        a record breaks data contract v1 (the receiver turns it into a 4xx)
 ├── PublishError         SQS did not accept every record of a request (the receiver answers 503)
+├── AggregationError     an S3 list, read or write of the aggregator failed; re-run the hour
 ├── PersistError         S3 did not take a batch after its retry (the consumer leaves the
 │                        messages for redelivery and, in the end, the DLQ)
 └── EmbeddedAwsError     the embedded AWS stack could not start or provision its resources
@@ -31,6 +32,10 @@ class ContractError(TelemetryError):
 
 class PublishError(TelemetryError):
     """SQS did not acknowledge some records even after retries; none of them may be answered 202."""
+
+
+class AggregationError(TelemetryError):
+    """An S3 list, read or write failed; the hour's result was not written completely. Re-run it."""
 
 
 class PersistError(TelemetryError):

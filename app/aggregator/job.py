@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.aggregator.report import HourlyResult, to_csv, to_json
 from app.aggregator.stats import HourAccumulator, InvalidLineError, epoch_ms, parse_instant
-from app.errors import TelemetryError
+from app.errors import AggregationError
 from app.observability import Metrics, kv
 from app.settings import Settings
 
@@ -44,10 +44,6 @@ JSON_NAME: Final = "vehicle_stats.json"
 CSV_NAME: Final = "vehicle_stats.csv"
 METADATA_FLUSHED_AT: Final = "flushed-at"
 METADATA_RECORD_COUNT: Final = "record-count"
-
-
-class AggregationError(TelemetryError):
-    """An S3 list, read or write failed; the hour's result was not written completely. Re-run it."""
 
 
 def floor_hour(value: datetime) -> datetime:

@@ -78,9 +78,6 @@ def bucket(mocked_aws: None, settings_factory: SettingsFactory) -> Iterator[Buck
     settings = settings_factory()
     provision(settings)
     s3 = s3_client(settings)
-    # moto 5.2 evaluates the TLS-only Deny without request context, so its condition never matches
-    # and the Deny applies to every object call (403). Real S3 sees TLS; here the policy goes.
-    s3.delete_bucket_policy(Bucket=settings.bucket)
     yield Bucket(settings=settings, s3=s3)
 
 
