@@ -39,6 +39,8 @@ MAX_SIGNALS: Final = 64
 MAX_VEHICLE_ID_LENGTH: Final = 64
 MAX_CAN_ID: Final = 0x1FFFFFFF  # 29-bit extended identifier
 MAX_STANDARD_CAN_ID: Final = 0x7FF  # 11-bit standard identifier
+#: Integers must fit a signed 64-bit integer: orjson (and most readers of the JSON Lines) cannot encode more.
+MAX_SIGNAL_INT: Final = 2**63 - 1
 SERVER_FIELD: Final = "ingest_received_at"
 
 
@@ -79,6 +81,8 @@ def _signal_value(value: Any) -> bool | int | float:
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
             raise PydanticCustomError("finite_number", "must be a finite number (no NaN or Infinity)")
+        if isinstance(value, int) and not -MAX_SIGNAL_INT - 1 <= value <= MAX_SIGNAL_INT:
+            raise PydanticCustomError("integer_range", "must fit in a signed 64-bit integer")
         return value
     raise PydanticCustomError("signal_value", "must be a number or a boolean (no strings, lists or objects)")
 
