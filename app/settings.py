@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     flush_max_bytes: int = Field(5_000_000, ge=1024)
     flush_max_age_seconds: float = Field(2.0, gt=0, le=600)
     gzip_objects: bool = Field(False, description="Write .jsonl.gz instead of .jsonl.")
+    consumer_writers: int = Field(
+        2, ge=1, le=32, description="Batches written to S3 at once (PUT + delete), beside the pollers."
+    )
+    shutdown_timeout_seconds: float = Field(
+        25.0, gt=0, le=300, description="SIGTERM to exit at most; below the ECS stop timeout (30 s)."
+    )
 
     # --- Observability ---------------------------------------------------------------------
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
