@@ -1,0 +1,95 @@
+# Internet-facing ALB in front of the receiver. HTTPS (TLS 1.2+) when var.certificate_arn is set,
+# with port 80 redirecting to it; plain HTTP otherwise, which only dev should run.
+
+locals {
+  https = var.certificate_arn != null
+}
+
+resource "aws_lb" "this" {
+  name                       = local.name
+  internal                   = false
+  load_balancer_type         = "application"
+  security_groups            = [aws_security_group.alb.id]
+  subnets                    = local.public_subnet_ids
+  drop_invalid_header_fields = true
+  enable_deletion_protection = var.alb_deletion_protection
+  idle_timeout               = 60
+
+  #checkov:skip=CKV_AWS_91:access logs need a separate log bucket with an ELB bucket policy; per-request logs duplicate the receiver's own log lines and ALB metrics
+  #checkov:skip=CKV2_AWS_28:no WAF by default: requests are authenticated by API key and size-limited by the receiver; attach a web ACL in front when abuse appears
+  #checkov:skip=CKV2_AWS_20:HTTP redirects to HTTPS whenever a certificate is set (aws_lb_listener.http_redirect); dev without a certificate serves HTTP on purpose
+}
+
+resource "aws_lb_target_group" "receiver" {
+  name                 = "${local.name}-receiver"
+  port                 = local.receiver_port
+  protocol             = "HTTP"
+  target_type          = "ip" # awsvpc tasks register by IP
+  vpc_id               = local.vpc_id
+  deregistration_delay = 30
+
+  health_check {
+    path                = "/healthz"
+    matcher             = "200"
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  #checkov:skip=CKV_AWS_378:TLS ends at the ALB; ALB to task traffic stays inside the VPC between two security groups
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# No certificate (dev): plain HTTP straight to the receiver.
+resource "aws_lb_listener" "http" {
+  count = local.https ? 0 : 1
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  #checkov:skip=CKV_AWS_2:created only when no certificate ARN is given (dev); with one, HTTPS serves and port 80 redirects
+  #checkov:skip=CKV_AWS_103:plain HTTP listener, TLS policy does not apply (dev only, see above)
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.receiver.arn
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  count = local.https ? 1 : 0
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.receiver.arn
+  }
+}
+
+resource "aws_lb_listener" "http_redirect" {
+  count = local.https ? 1 : 0
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}

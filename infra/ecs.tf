@@ -1,0 +1,203 @@
+# ECS Fargate: one image, three commands.
+#   receiver    `telemetry serve`     service behind the ALB, autoscaled on requests and CPU
+#   consumer    `telemetry consume`   service autoscaled on SQS backlog per task
+#   aggregator  `telemetry aggregate` task run every hour by EventBridge Scheduler (scheduler.tf)
+#
+# EMF: aws-embedded-metrics on ECS would pick its agent sink (TCP 25888) and, with no CloudWatch
+# agent beside the task, lose every metric. AWS_EMF_ENVIRONMENT=local sends EMF to stdout,
+# awslogs ships it, and CloudWatch extracts the metrics from the log group.
+
+locals {
+  image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+
+  common_environment = {
+    AWS_REGION                           = var.region
+    AWS_EMF_ENVIRONMENT                  = "local"
+    TELEMETRY_QUEUE_URL                  = aws_sqs_queue.this.url
+    TELEMETRY_DLQ_URL                    = aws_sqs_queue.dlq.url
+    TELEMETRY_BUCKET                     = aws_s3_bucket.this.id
+    TELEMETRY_RAW_PREFIX                 = local.raw_prefix
+    TELEMETRY_AGGREGATES_PREFIX          = local.aggregates_prefix
+    TELEMETRY_VISIBILITY_TIMEOUT_SECONDS = tostring(local.queue.visibility_timeout_seconds)
+    TELEMETRY_MAX_RECEIVE_COUNT          = tostring(local.queue.max_receive_count)
+    TELEMETRY_LOG_LEVEL                  = var.log_level
+    TELEMETRY_METRICS_NAMESPACE          = var.metrics_namespace
+  }
+
+  components = {
+    receiver = {
+      command      = ["telemetry", "serve"]
+      cpu          = var.receiver.cpu
+      memory       = var.receiver.memory
+      stop_timeout = 30 # ALB deregistration delay is 30 s too: in-flight requests finish
+      environment = {
+        TELEMETRY_HOST = "0.0.0.0"
+        TELEMETRY_PORT = tostring(local.receiver_port)
+      }
+      secrets = [{ name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn }]
+      port_mappings = [{
+        name          = "http"
+        containerPort = local.receiver_port
+        protocol      = "tcp"
+        appProtocol   = "http"
+      }]
+      health_check = {
+        command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.receiver_port}/healthz', timeout=2)"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 20
+      }
+    }
+    consumer = {
+      command      = ["telemetry", "consume"]
+      cpu          = var.consumer.cpu
+      memory       = var.consumer.memory
+      stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
+      environment = {
+        TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers)
+      }
+      secrets       = []
+      port_mappings = []
+      health_check  = null
+    }
+    aggregator = {
+      command       = ["telemetry", "aggregate"] # default: the last complete hour
+      cpu           = var.aggregator.cpu
+      memory        = var.aggregator.memory
+      stop_timeout  = 30
+      environment   = {}
+      secrets       = []
+      port_mappings = []
+      health_check  = null
+    }
+  }
+
+  # Attributes that are null (no health check, say) are left out rather than sent as null.
+  container_definitions = {
+    for component, c in local.components : component => [
+      { for key, value in {
+        name                   = component
+        image                  = local.image
+        command                = c.command
+        essential              = true
+        readonlyRootFilesystem = true
+        stopTimeout            = c.stop_timeout
+        portMappings           = c.port_mappings
+        healthCheck            = c.health_check
+        linuxParameters        = { initProcessEnabled = true } # PID 1 forwards SIGTERM, reaps children
+        environment = [
+          for k, v in merge(local.common_environment, c.environment) : { name = k, value = v }
+        ]
+        secrets = c.secrets
+        logConfiguration = {
+          logDriver = "awslogs"
+          options = {
+            awslogs-group         = aws_cloudwatch_log_group.this[component].name
+            awslogs-region        = var.region
+            awslogs-stream-prefix = component
+            # A CloudWatch Logs hiccup must not block the event loop; 25 MiB buffers it.
+            mode            = "non-blocking"
+            max-buffer-size = "25m"
+          }
+        }
+      } : key => value if value != null }
+    ]
+  }
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = local.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled" # task-level CPU, memory and RunningTaskCount (the consumer's scaling metric)
+  }
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = local.components
+
+  family                   = "${local.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
+  container_definitions    = jsonencode(local.container_definitions[each.key])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+}
+
+resource "aws_ecs_service" "receiver" {
+  name                               = "${local.name}-receiver"
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this["receiver"].arn
+  desired_count                      = var.receiver.min_count
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  health_check_grace_period_seconds  = 30
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  wait_for_steady_state              = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = local.task_subnet_ids
+    security_groups  = [aws_security_group.tasks["receiver"].id]
+    assign_public_ip = local.tasks_public
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.receiver.arn
+    container_name   = "receiver"
+    container_port   = local.receiver_port
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
+  }
+
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]
+}
+
+resource "aws_ecs_service" "consumer" {
+  name                               = "${local.name}-consumer"
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this["consumer"].arn
+  desired_count                      = var.consumer.min_count
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  wait_for_steady_state              = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = local.task_subnet_ids
+    security_groups  = [aws_security_group.tasks["consumer"].id]
+    assign_public_ip = local.tasks_public
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
+  }
+
+  depends_on = [aws_iam_role_policy.execution]
+}

@@ -1,0 +1,25 @@
+# prod: tasks in private subnets reaching AWS through VPC endpoints, HTTPS only, two receivers
+# in two AZs at least, the data bucket encrypted with the module's KMS key, and nothing that
+# `terraform destroy` could delete with data in it.
+#   terraform apply -var-file=envs/prod.tfvars -var image_tag=<git sha>
+
+environment    = "prod"
+region         = "eu-central-1"
+task_subnets   = "private"
+private_egress = "vpc_endpoints"
+
+# Replace with the ACM certificate of your ingest host name (same region as the ALB).
+certificate_arn = "arn:aws:acm:eu-central-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+
+receiver = { cpu = 512, memory = 1024, min_count = 2, max_count = 20 }
+consumer = { cpu = 512, memory = 1024, min_count = 2, max_count = 20, backlog_per_task = 100 }
+
+# ARM64 is about 20% cheaper on Fargate; switch once the image is built for linux/arm64.
+cpu_architecture = "X86_64"
+
+bucket_encryption       = "SSE-KMS"
+alb_deletion_protection = true
+log_retention_days      = 90
+
+# An existing on-call topic; null creates an encrypted one to subscribe to.
+# alarm_topic_arn = "arn:aws:sns:eu-central-1:111122223333:ops-pager"

@@ -1,0 +1,197 @@
+# Least privilege: one execution role (ECS pulls the image, writes logs, reads the API-key secret)
+# and one task role per component allowing only what that component does.
+#
+#   receiver   sqs:SendMessage on the queue (SendMessageBatch is authorised by SendMessage)
+#   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
+#              s3:PutObject under raw/
+#   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under aggregates/
+#   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, iam:PassRole of
+#              the aggregator's two roles only
+#
+# Policies are jsonencode()d here rather than built with aws_iam_policy_document, so that the
+# terraform tests (mock provider) can read and assert on them.
+
+locals {
+  ecs_tasks_trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ecs-tasks.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:*" }
+      }
+    }]
+  })
+
+  # With SSE-KMS the bucket's key must be usable by whoever reads or writes objects.
+  bucket_kms_statements = local.bucket_kms ? [{
+    Sid      = "UseTheBucketKey"
+    Effect   = "Allow"
+    Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    Resource = aws_kms_key.this.arn
+  }] : []
+
+  task_policies = {
+    receiver = {
+      Version = "2012-10-17"
+      Statement = [{
+        Sid      = "PublishToTheQueue"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.this.arn
+      }]
+    }
+
+    consumer = {
+      Version = "2012-10-17"
+      Statement = concat([
+        {
+          Sid      = "ConsumeTheQueue"
+          Effect   = "Allow"
+          Action   = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"]
+          Resource = aws_sqs_queue.this.arn
+        },
+        {
+          Sid      = "WriteRawObjects"
+          Effect   = "Allow"
+          Action   = ["s3:PutObject"]
+          Resource = "${aws_s3_bucket.this.arn}/${local.raw_prefix}*"
+        },
+      ], local.bucket_kms_statements)
+    }
+
+    aggregator = {
+      Version = "2012-10-17"
+      Statement = concat([
+        {
+          Sid       = "ListRawObjects"
+          Effect    = "Allow"
+          Action    = ["s3:ListBucket"]
+          Resource  = aws_s3_bucket.this.arn
+          Condition = { StringLike = { "s3:prefix" = ["${local.raw_prefix}*"] } }
+        },
+        {
+          Sid      = "ReadRawObjects"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = "${aws_s3_bucket.this.arn}/${local.raw_prefix}*"
+        },
+        {
+          Sid      = "WriteAggregates"
+          Effect   = "Allow"
+          Action   = ["s3:PutObject"]
+          Resource = "${aws_s3_bucket.this.arn}/${local.aggregates_prefix}*"
+        },
+      ], local.bucket_kms_statements)
+    }
+  }
+}
+
+# ---- execution role (ECS agent, not the application) ---------------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${local.name}-${var.environment}-execution"
+  description        = "ECS task execution: pull the image, write the container logs, read the API-key secret"
+  assume_role_policy = local.ecs_tasks_trust
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name = "execution"
+  role = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "EcrLogin"
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"] # account-wide by API design
+        Resource = "*"
+      },
+      {
+        Sid      = "PullTheImage"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        Resource = aws_ecr_repository.this.arn
+      },
+      {
+        Sid      = "WriteContainerLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = [for g in aws_cloudwatch_log_group.this : "${g.arn}:*"]
+      },
+      {
+        Sid      = "ReadTheApiKeys"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = local.api_keys_secret_arn
+      },
+      {
+        Sid       = "DecryptTheApiKeys"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = aws_kms_key.this.arn
+        Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" } }
+      },
+    ]
+  })
+}
+
+# ---- task roles (what the application's boto3 calls may do) ---------------------------------
+
+resource "aws_iam_role" "task" {
+  for_each = local.task_policies
+
+  name               = "${local.name}-${var.environment}-${each.key}"
+  description        = "Task role of the ${each.key}: only the calls it makes"
+  assume_role_policy = local.ecs_tasks_trust
+}
+
+resource "aws_iam_role_policy" "task" {
+  for_each = local.task_policies
+
+  name   = each.key
+  role   = aws_iam_role.task[each.key].id
+  policy = jsonencode(each.value)
+}
+
+# ---- EventBridge Scheduler -> ECS RunTask (aggregator) -----------------------------------------
+
+resource "aws_iam_role" "scheduler" {
+  name        = "${local.name}-${var.environment}-scheduler"
+  description = "EventBridge Scheduler: run the aggregator task every hour"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name = "run-aggregator"
+  role = aws_iam_role.scheduler.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "RunTheAggregator"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = ["${aws_ecs_task_definition.this["aggregator"].arn_without_revision}:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      },
+      {
+        Sid       = "PassTheAggregatorsRoles"
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+    ]
+  })
+}

@@ -1,0 +1,69 @@
+output "ingest_url" {
+  description = "Where vehicles POST telemetry (X-API-Key header)."
+  value       = "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}/v1/telemetry"
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the ingest ALB (point a CNAME or alias record at it)."
+  value       = aws_lb.this.dns_name
+}
+
+output "queue_url" {
+  description = "URL of the ingest queue (TELEMETRY_QUEUE_URL)."
+  value       = aws_sqs_queue.this.url
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue (TELEMETRY_DLQ_URL)."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "bucket_name" {
+  description = "Data bucket (TELEMETRY_BUCKET)."
+  value       = aws_s3_bucket.this.id
+}
+
+output "log_groups" {
+  description = "CloudWatch log group of each component."
+  value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }
+}
+
+output "ecr_repository_url" {
+  description = "Push the image here, tagged with the value you pass as image_tag."
+  value       = aws_ecr_repository.this.repository_url
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster running the services and the scheduled aggregator."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "ecs_service_names" {
+  description = "ECS services by component."
+  value       = { receiver = aws_ecs_service.receiver.name, consumer = aws_ecs_service.consumer.name }
+}
+
+output "api_keys_secret_arn" {
+  description = "Secrets Manager secret whose value (comma-separated keys) the receiver reads as TELEMETRY_API_KEYS."
+  value       = local.api_keys_secret_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify."
+  value       = local.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard with latency percentiles, throughput and queue depth."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "athena_table" {
+  description = "Glue database.table over raw/ (partition projection; no crawler)."
+  value       = "${aws_glue_catalog_database.this.name}.${aws_glue_catalog_table.raw.name}"
+}
+
+output "app_environment" {
+  description = "The non-secret environment every container gets; also lets a local process talk to these resources."
+  value       = local.common_environment
+}

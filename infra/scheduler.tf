@@ -1,0 +1,39 @@
+# The aggregator: EventBridge Scheduler runs one Fargate task every hour (5 minutes past, UTC),
+# which rolls up the last complete hour; the 5 minutes let the consumer flush that hour's tail.
+
+resource "aws_scheduler_schedule" "aggregator" {
+  name                         = "${local.name}-aggregator"
+  description                  = "Hourly roll-up of raw/ into aggregates/ (telemetry aggregate)"
+  schedule_expression          = var.aggregator.schedule_expression
+  schedule_expression_timezone = "UTC"
+  state                        = "ENABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_ecs_cluster.this.arn
+    role_arn = aws_iam_role.scheduler.arn
+
+    ecs_parameters {
+      task_definition_arn     = aws_ecs_task_definition.this["aggregator"].arn
+      task_count              = 1
+      launch_type             = "FARGATE"
+      platform_version        = "LATEST"
+      enable_ecs_managed_tags = true
+      propagate_tags          = "TASK_DEFINITION"
+
+      network_configuration {
+        subnets          = local.task_subnet_ids
+        security_groups  = [aws_security_group.tasks["aggregator"].id]
+        assign_public_ip = local.tasks_public
+      }
+    }
+
+    retry_policy {
+      maximum_event_age_in_seconds = 1800 # give up on a run that cannot start within 30 min
+      maximum_retry_attempts       = 3
+    }
+  }
+}

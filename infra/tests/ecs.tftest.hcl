@@ -1,0 +1,256 @@
+# ECS Fargate: one image and three commands, EMF to stdout, API keys from Secrets Manager,
+# graceful stop, circuit breaker with rollback, Container Insights, the ALB in front of the
+# receiver, and the hourly schedule of the aggregator.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  environment = "dev"
+  image_tag   = "0123abc"
+}
+
+run "one_image_three_commands" {
+  command = apply
+
+  assert {
+    condition = {
+      for k, td in aws_ecs_task_definition.this : k => jsondecode(td.container_definitions)[0].command
+      } == {
+      receiver   = ["telemetry", "serve"]
+      consumer   = ["telemetry", "consume"]
+      aggregator = ["telemetry", "aggregate"]
+    }
+    error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate."
+  }
+
+  assert {
+    condition = length(toset([
+      for td in aws_ecs_task_definition.this : jsondecode(td.container_definitions)[0].image
+    ])) == 1 && endswith(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].image, "/fleet-telemetry:0123abc")
+    error_message = "All three must run the same image, the repository's image_tag."
+  }
+
+  assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.this : td.requires_compatibilities == toset(["FARGATE"]) && td.network_mode == "awsvpc"])
+    error_message = "Every task definition must be Fargate with awsvpc networking."
+  }
+
+  assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.this : one(td.runtime_platform).cpu_architecture == "X86_64"])
+    error_message = "The default CPU architecture must be X86_64."
+  }
+}
+
+run "emf_goes_to_stdout_because_no_agent_runs" {
+  command = apply
+
+  # With no CloudWatch agent sidecar, aws-embedded-metrics' ECS mode would send to TCP 25888 and
+  # lose every metric. Every task must either set AWS_EMF_ENVIRONMENT=local or run the agent.
+  assert {
+    condition = alltrue([
+      for td in aws_ecs_task_definition.this : (
+        contains(jsondecode(td.container_definitions)[*].name, "cloudwatch-agent") ||
+        alltrue([
+          for c in jsondecode(td.container_definitions) :
+          contains(c.environment, { name = "AWS_EMF_ENVIRONMENT", value = "local" })
+        ])
+      )
+    ])
+    error_message = "Every container must set AWS_EMF_ENVIRONMENT=local (EMF on stdout, shipped by awslogs), or the task must run a CloudWatch agent."
+  }
+
+  assert {
+    condition = alltrue([
+      for k, td in aws_ecs_task_definition.this :
+      jsondecode(td.container_definitions)[0].logConfiguration.logDriver == "awslogs" &&
+      jsondecode(td.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/fleet-telemetry/${k}"
+    ])
+    error_message = "Each component must ship stdout with awslogs to its own log group."
+  }
+
+  assert {
+    condition     = alltrue([for g in aws_cloudwatch_log_group.this : g.retention_in_days == 30 && g.kms_key_id == aws_kms_key.this.arn])
+    error_message = "Log groups must have a retention (30 days by default) and be encrypted with the module's key."
+  }
+}
+
+run "containers_get_the_settings_they_read" {
+  command = apply
+
+  assert {
+    condition = alltrue([
+      for td in aws_ecs_task_definition.this : length(setsubtract(
+        ["AWS_REGION", "TELEMETRY_QUEUE_URL", "TELEMETRY_DLQ_URL", "TELEMETRY_BUCKET", "TELEMETRY_RAW_PREFIX",
+          "TELEMETRY_AGGREGATES_PREFIX", "TELEMETRY_VISIBILITY_TIMEOUT_SECONDS", "TELEMETRY_MAX_RECEIVE_COUNT",
+        "TELEMETRY_LOG_LEVEL", "TELEMETRY_METRICS_NAMESPACE"],
+        jsondecode(td.container_definitions)[0].environment[*].name
+      )) == 0
+    ])
+    error_message = "Every container must get the queue, DLQ, bucket, prefixes, queue settings, log level and metrics namespace."
+  }
+
+  assert {
+    condition = (
+      contains(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].environment, { name = "TELEMETRY_HOST", value = "0.0.0.0" }) &&
+      contains(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].environment, { name = "TELEMETRY_PORT", value = "8000" }) &&
+      jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].portMappings[0].containerPort == 8000
+    )
+    error_message = "The receiver must listen on 0.0.0.0:8000."
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment, { name = "TELEMETRY_CONSUMER_POLLERS", value = "4" })
+    error_message = "The consumer must get its poller count."
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].environment, {
+      name = "TELEMETRY_QUEUE_URL", value = aws_sqs_queue.this.url
+    })
+    error_message = "TELEMETRY_QUEUE_URL must be the ingest queue's URL."
+  }
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].secrets == [
+      { name = "TELEMETRY_API_KEYS", valueFrom = aws_secretsmanager_secret.api_keys[0].arn }
+    ]
+    error_message = "The receiver's API keys must come from Secrets Manager as a container secret."
+  }
+
+  assert {
+    condition = alltrue([
+      for k in ["consumer", "aggregator"] :
+      length(jsondecode(aws_ecs_task_definition.this[k].container_definitions)[0].secrets) == 0 &&
+      !contains(jsondecode(aws_ecs_task_definition.this[k].container_definitions)[0].environment[*].name, "TELEMETRY_API_KEYS")
+    ])
+    error_message = "Only the receiver gets the API keys."
+  }
+
+  assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.this : jsondecode(td.container_definitions)[0].readonlyRootFilesystem])
+    error_message = "Containers must run with a read-only root filesystem."
+  }
+}
+
+run "services_stop_gracefully_and_roll_back" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].stopTimeout == 30
+    error_message = "The consumer needs 30 s after SIGTERM to flush its buffer."
+  }
+
+  assert {
+    condition = alltrue([
+      for s in [aws_ecs_service.receiver, aws_ecs_service.consumer] :
+      one(s.deployment_circuit_breaker).enable && one(s.deployment_circuit_breaker).rollback
+    ])
+    error_message = "Both services must have the deployment circuit breaker with rollback."
+  }
+
+  assert {
+    condition     = aws_ecs_service.receiver.task_definition == aws_ecs_task_definition.this["receiver"].arn && aws_ecs_service.consumer.task_definition == aws_ecs_task_definition.this["consumer"].arn
+    error_message = "Each service must run its own task definition."
+  }
+
+  assert {
+    condition     = one(aws_ecs_service.receiver.load_balancer).target_group_arn == aws_lb_target_group.receiver.arn && one(aws_ecs_service.receiver.load_balancer).container_port == 8000
+    error_message = "The receiver service must register in the ALB's target group on port 8000."
+  }
+
+  assert {
+    condition     = [for s in aws_ecs_cluster.this.setting : s.value if s.name == "containerInsights"] == ["enabled"]
+    error_message = "Container Insights must be enabled (the consumer's scaling metric comes from it)."
+  }
+}
+
+run "alb_serves_http_without_a_certificate_and_checks_healthz" {
+  command = apply
+
+  assert {
+    condition     = length(aws_lb_listener.http) == 1 && length(aws_lb_listener.https) == 0 && aws_lb_listener.http[0].protocol == "HTTP"
+    error_message = "Without a certificate (dev) the ALB serves plain HTTP on 80."
+  }
+
+  assert {
+    condition     = one(aws_lb_target_group.receiver.health_check).path == "/healthz" && aws_lb_target_group.receiver.target_type == "ip"
+    error_message = "The target group must health-check /healthz on IP targets."
+  }
+
+  assert {
+    condition     = aws_lb.this.drop_invalid_header_fields
+    error_message = "The ALB must drop invalid header fields."
+  }
+
+  assert {
+    condition     = output.ingest_url == "http://fleet-telemetry-1234567890.eu-central-1.elb.amazonaws.com/v1/telemetry"
+    error_message = "ingest_url must point at the ALB's /v1/telemetry over HTTP in dev."
+  }
+}
+
+run "alb_serves_https_with_a_certificate" {
+  command = apply
+
+  variables {
+    certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/abcd-1234"
+  }
+
+  assert {
+    condition     = length(aws_lb_listener.http) == 0 && aws_lb_listener.https[0].protocol == "HTTPS" && aws_lb_listener.https[0].certificate_arn == var.certificate_arn
+    error_message = "With a certificate, the ALB must serve HTTPS with it."
+  }
+
+  assert {
+    condition     = startswith(aws_lb_listener.https[0].ssl_policy, "ELBSecurityPolicy-TLS13")
+    error_message = "The HTTPS listener must use a TLS 1.3/1.2 policy."
+  }
+
+  assert {
+    condition     = one(aws_lb_listener.http_redirect[0].default_action).type == "redirect" && one(one(aws_lb_listener.http_redirect[0].default_action).redirect).protocol == "HTTPS"
+    error_message = "Port 80 must redirect to HTTPS."
+  }
+
+  assert {
+    condition     = startswith(output.ingest_url, "https://")
+    error_message = "ingest_url must be https when a certificate is set."
+  }
+}
+
+run "arm64_is_a_variable" {
+  command = plan
+
+  variables {
+    cpu_architecture = "ARM64"
+  }
+
+  assert {
+    condition     = alltrue([for td in aws_ecs_task_definition.this : one(td.runtime_platform).cpu_architecture == "ARM64"])
+    error_message = "cpu_architecture must reach every task definition."
+  }
+}
+
+run "aggregator_runs_every_hour" {
+  command = apply
+
+  assert {
+    condition     = aws_scheduler_schedule.aggregator.schedule_expression == "cron(5 * * * ? *)" && aws_scheduler_schedule.aggregator.schedule_expression_timezone == "UTC"
+    error_message = "The aggregator must run every hour, at 5 minutes past (UTC)."
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.aggregator.target[0].arn == aws_ecs_cluster.this.arn &&
+      aws_scheduler_schedule.aggregator.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].task_definition_arn == aws_ecs_task_definition.this["aggregator"].arn &&
+      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].launch_type == "FARGATE"
+    )
+    error_message = "The schedule must RunTask the aggregator's task definition on Fargate in this cluster, with the scheduler role."
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.aggregator.flexible_time_window[0].mode == "OFF"
+    error_message = "The schedule must fire on time (no flexible window)."
+  }
+}

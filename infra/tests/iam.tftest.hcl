@@ -1,0 +1,118 @@
+# Least privilege: each task role allows exactly what its component does, on exactly its
+# resources; the scheduler may run only the aggregator and pass only the aggregator's roles.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  environment = "dev"
+  image_tag   = "0123abc"
+}
+
+run "task_roles_allow_exactly_what_each_component_does" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.task["receiver"].policy).Statement == [
+      { Sid = "PublishToTheQueue", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = aws_sqs_queue.this.arn },
+    ]
+    error_message = "receiver: only sqs:SendMessage on the ingest queue."
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.task["consumer"].policy).Statement == [
+      { Sid = "ConsumeTheQueue", Effect = "Allow", Action = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"], Resource = aws_sqs_queue.this.arn },
+      { Sid = "WriteRawObjects", Effect = "Allow", Action = ["s3:PutObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/raw/*" },
+    ]
+    error_message = "consumer: receive/delete/change-visibility on the queue and PutObject under raw/ only."
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement == [
+      { Sid = "ListRawObjects", Effect = "Allow", Action = ["s3:ListBucket"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012", Condition = { StringLike = { "s3:prefix" = ["raw/*"] } } },
+      { Sid = "ReadRawObjects", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/raw/*" },
+      { Sid = "WriteAggregates", Effect = "Allow", Action = ["s3:PutObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/aggregates/*" },
+    ]
+    error_message = "aggregator: list and read raw/, write aggregates/, nothing else."
+  }
+
+  assert {
+    condition     = alltrue([for k, p in aws_iam_role_policy.task : p.role == aws_iam_role.task[k].id])
+    error_message = "Each task policy must be attached to its own component's role."
+  }
+
+  assert {
+    condition     = alltrue([for k, td in aws_ecs_task_definition.this : td.task_role_arn == aws_iam_role.task[k].arn && td.execution_role_arn == aws_iam_role.execution.arn])
+    error_message = "Each task definition must run with its own task role and the execution role."
+  }
+
+  assert {
+    condition = alltrue([
+      for r in aws_iam_role.task : jsondecode(r.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com" &&
+      jsondecode(r.assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+    ])
+    error_message = "Task roles must be assumable by ECS tasks of this account only."
+  }
+}
+
+run "execution_role_reads_only_its_image_logs_and_secret" {
+  command = apply
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Sid => s.Action
+      } == {
+      EcrLogin           = ["ecr:GetAuthorizationToken"]
+      PullTheImage       = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      WriteContainerLogs = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadTheApiKeys     = ["secretsmanager:GetSecretValue"]
+      DecryptTheApiKeys  = ["kms:Decrypt"]
+    }
+    error_message = "The execution role may only log in to ECR, pull, write logs and read the API-key secret."
+  }
+
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"] == [aws_secretsmanager_secret.api_keys[0].arn]
+    error_message = "The execution role may read only the API-key secret."
+  }
+
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "PullTheImage"] == [aws_ecr_repository.this.arn]
+    error_message = "The execution role may pull only from this module's repository."
+  }
+}
+
+run "scheduler_runs_only_the_aggregator" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.scheduler.policy).Statement == [
+      {
+        Sid       = "RunTheAggregator"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = ["arn:aws:ecs:eu-central-1:123456789012:task-definition/fleet-telemetry-aggregator:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      },
+      {
+        Sid       = "PassTheAggregatorsRoles"
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+    ]
+    error_message = "The scheduler may run only the aggregator's task definition and pass only its task and execution roles."
+  }
+
+  assert {
+    condition     = !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["receiver"].arn) && !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["consumer"].arn)
+    error_message = "The scheduler must not be able to pass the receiver's or consumer's role."
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role.scheduler.assume_role_policy).Statement[0].Principal.Service == "scheduler.amazonaws.com"
+    error_message = "Only EventBridge Scheduler may assume the scheduler role."
+  }
+}

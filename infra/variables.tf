@@ -1,0 +1,398 @@
+# ---------------------------------------------------------------------------------------------
+# Deployment
+# ---------------------------------------------------------------------------------------------
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod, ...): tags every resource and is part of the default bucket name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be 2-16 characters: lower-case letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-central-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region code, e.g. eu-central-1."
+  }
+}
+
+variable "name" {
+  description = "Prefix of every resource name. Default: `name` from app/pipeline_defaults.json, which also names the queue and DLQ exactly as the embedded AWS stack does. Set it only to run two copies in one account."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.name == null || can(regex("^[a-z][a-z0-9-]{2,19}$", coalesce(var.name, "x")))
+    error_message = "name must be 3-20 characters: lower-case letters, digits and '-' (ALB and target group names are limited to 32)."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (merged over Application, Environment, ManagedBy)."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Image and compute
+# ---------------------------------------------------------------------------------------------
+
+variable "image_tag" {
+  description = "Tag of the pipeline image in this module's ECR repository (tags are immutable, so use the git SHA or a release, never latest)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a valid Docker tag (up to 128 of [A-Za-z0-9_.-]) and not 'latest': the repository's tags are immutable."
+  }
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture of every task: X86_64, or ARM64 (about 20% cheaper on Fargate) when the image is built for arm64."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "receiver" {
+  description = "Receiver service (telemetry serve behind the ALB): task size, task count range, and the autoscaling targets (ALB requests per task per minute, average CPU %)."
+  type = object({
+    cpu                 = optional(number, 512)
+    memory              = optional(number, 1024)
+    min_count           = optional(number, 2)
+    max_count           = optional(number, 10)
+    requests_per_target = optional(number, 6000)
+    cpu_target_percent  = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.receiver.cpu) && var.receiver.memory >= 2 * var.receiver.cpu && var.receiver.memory <= min(8 * var.receiver.cpu, 30720)
+    error_message = "receiver.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+  }
+
+  validation {
+    condition     = var.receiver.min_count >= 1 && var.receiver.min_count <= var.receiver.max_count
+    error_message = "receiver.min_count must be at least 1 and not above max_count."
+  }
+
+  validation {
+    condition     = var.receiver.requests_per_target > 0 && var.receiver.cpu_target_percent >= 10 && var.receiver.cpu_target_percent <= 90
+    error_message = "receiver.requests_per_target must be positive and cpu_target_percent between 10 and 90."
+  }
+}
+
+variable "consumer" {
+  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, and the ECS stop timeout (it flushes on SIGTERM)."
+  type = object({
+    cpu                  = optional(number, 512)
+    memory               = optional(number, 1024)
+    min_count            = optional(number, 1)
+    max_count            = optional(number, 10)
+    backlog_per_task     = optional(number, 100)
+    pollers              = optional(number, 4)
+    stop_timeout_seconds = optional(number, 30)
+  })
+  default = {}
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.consumer.cpu) && var.consumer.memory >= 2 * var.consumer.cpu && var.consumer.memory <= min(8 * var.consumer.cpu, 30720)
+    error_message = "consumer.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+  }
+
+  validation {
+    condition     = var.consumer.min_count >= 1 && var.consumer.min_count <= var.consumer.max_count
+    error_message = "consumer.min_count must be at least 1 (target tracking does not scale from zero) and not above max_count."
+  }
+
+  validation {
+    condition     = var.consumer.backlog_per_task > 0 && var.consumer.pollers >= 1 && var.consumer.pollers <= 64
+    error_message = "consumer.backlog_per_task must be positive and pollers between 1 and 64."
+  }
+
+  validation {
+    condition     = var.consumer.stop_timeout_seconds >= 2 && var.consumer.stop_timeout_seconds <= 120
+    error_message = "consumer.stop_timeout_seconds must be 2-120 (Fargate's limit is 120)."
+  }
+}
+
+variable "aggregator" {
+  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size and the EventBridge Scheduler expression (UTC)."
+  type = object({
+    cpu                 = optional(number, 1024)
+    memory              = optional(number, 2048)
+    schedule_expression = optional(string, "cron(5 * * * ? *)")
+  })
+  default = {}
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.aggregator.cpu) && var.aggregator.memory >= 2 * var.aggregator.cpu && var.aggregator.memory <= min(8 * var.aggregator.cpu, 30720)
+    error_message = "aggregator.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+  }
+
+  validation {
+    condition     = can(regex("^(cron\\([^)]+\\)|rate\\([0-9]+ (minute|minutes|hour|hours|day|days)\\))$", var.aggregator.schedule_expression))
+    error_message = "aggregator.schedule_expression must be an EventBridge Scheduler cron(...) or rate(...) expression."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Queue (defaults from app/pipeline_defaults.json)
+# ---------------------------------------------------------------------------------------------
+
+variable "queue" {
+  description = "Overrides of the queue settings in app/pipeline_defaults.json; null keeps the shared default. The same values reach the consumer as TELEMETRY_VISIBILITY_TIMEOUT_SECONDS and TELEMETRY_MAX_RECEIVE_COUNT."
+  type = object({
+    visibility_timeout_seconds = optional(number)
+    max_receive_count          = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = var.queue.visibility_timeout_seconds == null || (coalesce(var.queue.visibility_timeout_seconds, 0) >= 10 && coalesce(var.queue.visibility_timeout_seconds, 0) <= 43200)
+    error_message = "queue.visibility_timeout_seconds must be 10-43200: the consumer flushes every 2 s and extends visibility at half the timeout."
+  }
+
+  validation {
+    condition     = var.queue.max_receive_count == null || (coalesce(var.queue.max_receive_count, 0) >= 1 && coalesce(var.queue.max_receive_count, 0) <= 1000)
+    error_message = "queue.max_receive_count must be 1-1000."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Bucket
+# ---------------------------------------------------------------------------------------------
+
+variable "bucket_name" {
+  description = "Data bucket name. Default: `<bucket_name from app/pipeline_defaults.json>-<environment>-<account id>`, globally unique."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", coalesce(var.bucket_name, "xxx")))
+    error_message = "bucket_name must be a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')."
+  }
+}
+
+variable "bucket_encryption" {
+  description = "Default encryption of the data bucket: SSE-S3 (no per-request cost) or SSE-KMS with this module's customer-managed key and an S3 Bucket Key."
+  type        = string
+  default     = "SSE-S3"
+
+  validation {
+    condition     = contains(["SSE-S3", "SSE-KMS"], var.bucket_encryption)
+    error_message = "bucket_encryption must be SSE-S3 or SSE-KMS."
+  }
+}
+
+variable "bucket_force_destroy" {
+  description = "Allow `terraform destroy` to delete a bucket that still holds data. Keep false outside throw-away environments."
+  type        = bool
+  default     = false
+}
+
+variable "raw_partition_years" {
+  description = "Years the Athena partition projection of raw/ enumerates (inclusive)."
+  type = object({
+    first = number
+    last  = number
+  })
+  default = { first = 2025, last = 2035 }
+
+  validation {
+    condition     = var.raw_partition_years.first >= 2000 && var.raw_partition_years.first <= var.raw_partition_years.last && var.raw_partition_years.last <= 2100
+    error_message = "raw_partition_years must satisfy 2000 <= first <= last <= 2100."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------------
+
+variable "existing_vpc" {
+  description = "Use this VPC instead of creating one. It must already give tasks in the chosen subnets a way to AWS APIs (NAT or VPC endpoints)."
+  type = object({
+    id                 = string
+    public_subnet_ids  = list(string)
+    private_subnet_ids = list(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.existing_vpc == null || (length(try(var.existing_vpc.public_subnet_ids, [])) >= 2 && length(try(var.existing_vpc.private_subnet_ids, [])) >= 2)
+    error_message = "existing_vpc needs at least two public and two private subnets (two AZs)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC this module creates (ignored with existing_vpc); split into /20-or-smaller public and private subnets over two AZs."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.vpc_cidr)) && tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24
+    error_message = "vpc_cidr must be an IPv4 CIDR between /16 and /24."
+  }
+}
+
+variable "task_subnets" {
+  description = "Where tasks run: private (no public IP; reach AWS through VPC endpoints or NAT) or public (public IP, no NAT or endpoint cost; for dev)."
+  type        = string
+  default     = "private"
+
+  validation {
+    condition     = contains(["private", "public"], var.task_subnets)
+    error_message = "task_subnets must be private or public."
+  }
+}
+
+variable "private_egress" {
+  description = "How tasks in private subnets reach AWS APIs: vpc_endpoints (S3 gateway; SQS, ECR, Logs, Secrets Manager interface endpoints) or nat_gateway. Only used when this module creates the VPC and task_subnets is private."
+  type        = string
+  default     = "vpc_endpoints"
+
+  validation {
+    condition     = contains(["vpc_endpoints", "nat_gateway"], var.private_egress)
+    error_message = "private_egress must be vpc_endpoints or nat_gateway."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "With private_egress = nat_gateway: one NAT gateway for both AZs (cheaper) instead of one per AZ (survives an AZ outage)."
+  type        = bool
+  default     = false
+}
+
+# ---------------------------------------------------------------------------------------------
+# Load balancer
+# ---------------------------------------------------------------------------------------------
+
+variable "certificate_arn" {
+  description = "ACM certificate for the ALB's HTTPS listener (HTTP then redirects to HTTPS). Null serves plain HTTP: dev only, API keys would cross the internet in clear."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", coalesce(var.certificate_arn, "x")))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "alb_ingress_cidrs" {
+  description = "IPv4 CIDRs allowed to reach the ALB listeners (vehicles connect from anywhere by default)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.alb_ingress_cidrs) > 0 && alltrue([for c in var.alb_ingress_cidrs : can(cidrnetmask(c))])
+    error_message = "alb_ingress_cidrs must be a non-empty list of IPv4 CIDRs."
+  }
+}
+
+variable "alb_deletion_protection" {
+  description = "Protect the ALB from deletion (turn off in throw-away environments so destroy works)."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Secrets, logs, alarms
+# ---------------------------------------------------------------------------------------------
+
+variable "api_keys_secret_arn" {
+  description = "Existing Secrets Manager secret holding the receiver's comma-separated API keys. Null creates an empty secret; put its value out of band (never through Terraform state)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_keys_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", coalesce(var.api_keys_secret_arn, "x")))
+    error_message = "api_keys_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted API-key secret stays recoverable (0 deletes at once, for throw-away environments)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or 7-30."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the containers' CloudWatch log groups (they also carry the EMF metrics, which CloudWatch keeps separately)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ..., 3653)."
+  }
+}
+
+variable "log_level" {
+  description = "TELEMETRY_LOG_LEVEL of every container."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the pipeline's EMF metrics (TELEMETRY_METRICS_NAMESPACE); the alarms and dashboard read it."
+  type        = string
+  default     = "FleetTelemetry"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 of [A-Za-z0-9._/#:-] and must not start with AWS/."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic that receives alarm and OK notifications. Null creates an encrypted topic; subscribe to it out of band."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:", coalesce(var.alarm_topic_arn, "x")))
+    error_message = "alarm_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "Upgrade triggers: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction), receiver 5xx rate (% of requests)."
+  type = object({
+    oldest_message_age_seconds = optional(number, 60)
+    ingest_to_persist_p95_ms   = optional(number, 5000)
+    duplicate_rate             = optional(number, 0.005)
+    receiver_5xx_percent       = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = var.alarm_thresholds.oldest_message_age_seconds > 0 && var.alarm_thresholds.ingest_to_persist_p95_ms > 0 && var.alarm_thresholds.receiver_5xx_percent > 0 && var.alarm_thresholds.receiver_5xx_percent <= 100
+    error_message = "alarm_thresholds: ages and latencies must be positive, receiver_5xx_percent in (0, 100]."
+  }
+
+  validation {
+    condition     = var.alarm_thresholds.duplicate_rate > 0 && var.alarm_thresholds.duplicate_rate < 1
+    error_message = "alarm_thresholds.duplicate_rate is a fraction: between 0 and 1 (0.005 = 0.5%)."
+  }
+}
