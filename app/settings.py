@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     )
     publish_max_attempts: int = Field(3, ge=1, le=10, description="SendMessageBatch attempts per entry.")
     publish_retry_after_seconds: int = Field(2, ge=1, le=300, description="Retry-After sent with a 503.")
+    publish_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="A request waits this long for SQS at most, then gets 503."
+    )
+    publish_concurrency: int = Field(
+        2, ge=1, le=64, description="SendMessageBatch calls in flight at once (one thread each)."
+    )
+    publish_max_pending_records: int = Field(
+        100_000, ge=1, description="Records waiting for SQS beyond this get 503 at once (back-pressure)."
+    )
+    metrics_interval_seconds: float = Field(
+        10.0, gt=0, le=300, description="The receiver aggregates its EMF metrics over this interval."
+    )
 
     # --- Consumer --------------------------------------------------------------------------
     consumer_pollers: int = Field(4, ge=1, le=64, description="Concurrent ReceiveMessage long polls.")

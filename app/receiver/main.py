@@ -1,0 +1,71 @@
+"""`telemetry serve`: the receiver under uvicorn, one worker per process (scale with tasks, not forks).
+
+Settings are read here, once, and passed down. Start-up fails with one line when no API key is
+configured or the queue cannot be found. On SIGTERM (ECS stopping the task) uvicorn stops
+accepting connections, lets the requests in flight finish, and then the app's lifespan closes
+the publisher, which sends what is still waiting and waits for SQS to acknowledge it; only then
+does the process exit, so every 202 it gave stands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import uvicorn
+
+from app.errors import ConfigurationError, PublishError
+from app.observability import configure_logging, kv
+from app.receiver.app import create_app
+from app.receiver.publisher import SqsPublisher
+from app.receiver.stats import ReceiverStats
+from app.settings import load_settings, require_api_keys
+
+#: Seconds uvicorn waits for requests in flight after SIGTERM, beyond the publish timeout they may
+#: still be waiting on; ECS's default stopTimeout (30 s) leaves room for both.
+DRAIN_MARGIN_SECONDS = 5.0
+
+_log = logging.getLogger("app.receiver")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default: TELEMETRY_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default: TELEMETRY_PORT, 8000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    require_api_keys(settings)
+    stats = ReceiverStats()
+    try:
+        publisher = SqsPublisher.from_settings(settings, stats=stats)
+    except PublishError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    app = create_app(settings, publisher=publisher, stats=stats)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # one debug line per request comes from the app instead
+        log_config=None,  # keep our `LEVEL event=...` format
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.publish_timeout_seconds + DRAIN_MARGIN_SECONDS),
+    )
+    server = uvicorn.Server(config)
+    _log.info(kv("receiver_starting", host=settings.host, port=settings.port, keys=len(settings.api_keys)))
+    server.run()
+    if not server.started:
+        return 1
+    _log.info(kv("receiver_stopped"))
+    return 0

@@ -1,0 +1,173 @@
+"""The receiver's OpenAPI document, generated from the routes, the contract and the response models.
+
+The ingest routes read the raw body (see `app`), so FastAPI cannot infer their request bodies; they
+are declared here instead, pointing at the contract's `TelemetryIn` schema, with the X-API-Key
+security scheme and every status code the routes answer. The checked-in copy, docs/openapi.json,
+is rendered from the default settings and a test fails when it drifts:
+`python -m app.receiver.openapi` (or `make schema`) rewrites it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, SecretStr
+
+from app.contract import TelemetryIn
+from app.receiver.schemas import (
+    AcceptedOne,
+    BatchAccepted,
+    BatchRejected,
+    ErrorBody,
+    Health,
+    TooManyRecords,
+)
+from app.settings import Settings
+
+DEFAULT_PATH = Path("docs/openapi.json")
+SECURITY_SCHEME = "ApiKeyAuth"
+DESCRIPTION = (
+    "Vehicles POST contract-v1 telemetry records with an `X-API-Key` header. A 202 means SQS holds "
+    "every accepted record; a 503 (with Retry-After) means none of the request's records may be "
+    "considered accepted. Status codes and their reasons: docs/receiver.md."
+)
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {"description": "The expected scheme.", "schema": {"type": "string"}}
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        },
+        "security": [{SECURITY_SCHEME: []}],
+    }
+
+
+def record_body() -> dict[str, Any]:
+    """`openapi_extra` of the single-record route."""
+    return _body(_ref("TelemetryIn"), "One record as the vehicle sends it (no ingest_received_at).")
+
+
+def batch_body(max_records: int) -> dict[str, Any]:
+    """`openapi_extra` of the batch route."""
+    schema = {"type": "array", "items": _ref("TelemetryIn"), "minItems": 1, "maxItems": max_records}
+    return _body(schema, f"A JSON array of 1 to {max_records} records.")
+
+
+def _answer(
+    model: type[BaseModel], description: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model": model, "description": description}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def document_routes(*, batch: bool) -> dict[int | str, dict[str, Any]]:
+    """Every status an ingest route answers, with its body model (FastAPI's `responses=`)."""
+    return {
+        202: _answer(
+            BatchAccepted if batch else AcceptedOne,
+            "SQS acknowledged every accepted record"
+            + ("; rejected lists the records that broke the contract." if batch else "."),
+        ),
+        400: _answer(ErrorBody, "The body is not well-formed JSON (invalid_json)."),
+        401: _answer(
+            ErrorBody, "X-API-Key missing or not one of the keys (unauthorized).", _WWW_AUTHENTICATE
+        ),
+        413: _answer(
+            TooManyRecords if batch else ErrorBody,
+            "Body over the size limit (body_too_large)"
+            + (", or more records than a batch may hold (too_many_records)." if batch else "."),
+        ),
+        415: _answer(ErrorBody, "Content-Type is not application/json (unsupported_media_type)."),
+        422: _answer(
+            BatchRejected if batch else ErrorBody,
+            "Every record broke the contract (no_valid_records); nothing was queued."
+            if batch
+            else "The record broke the contract (invalid_record); detail names each field and rule.",
+        ),
+        503: _answer(
+            ErrorBody,
+            "SQS did not take the records (failed, timed out, overloaded, shutting down); retry later.",
+            _RETRY_AFTER,
+        ),
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace `app.openapi` with a builder that adds the contract schema and the key scheme."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=DESCRIPTION,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {})
+            schemas = components.setdefault("schemas", {})
+            record = TelemetryIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(record.pop("$defs", {}))
+            schemas["TelemetryIn"] = record
+            schemas["Health"] = Health.model_json_schema()
+            components["securitySchemes"] = {
+                SECURITY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+            }
+            for path in ("/healthz", "/readyz"):
+                ok = schema["paths"][path]["get"]["responses"]["200"]
+                ok["content"] = {"application/json": {"schema": _ref("Health")}}
+            schema["paths"]["/readyz"]["get"]["responses"]["503"] = {
+                "description": "SQS is not reachable (or the receiver is not started).",
+                "headers": _RETRY_AFTER,
+                "content": {"application/json": {"schema": _ref("ErrorBody")}},
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def render_openapi() -> str:
+    """The document for the default settings, whatever the environment says (stable output)."""
+    from app.observability import InMemoryMetrics
+    from app.receiver.app import create_app  # the app module imports this one
+
+    settings = Settings.model_construct(api_keys=[SecretStr(secrets.token_urlsafe(24))])
+    app = create_app(settings, metrics=InMemoryMetrics(keep=False))
+    return orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.receiver.openapi", description=__doc__)
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="where to write the document")
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_openapi(), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

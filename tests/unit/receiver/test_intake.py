@@ -1,0 +1,126 @@
+"""Parsing and validation without HTTP: status codes and the field/rule each refusal names."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from app.contract import ValidationWindow, validation_context
+from app.receiver.errors import RequestRejectedError
+from app.receiver.intake import parse_batch, parse_record, require_json
+from tests.conftest import RecordFactory
+
+NOW = datetime.now(UTC)
+CONTEXT = validation_context(ValidationWindow.around(NOW, 3600))
+
+
+def refusal(call: Any, *args: Any, **kwargs: Any) -> RequestRejectedError:
+    with pytest.raises(RequestRejectedError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "value", [b"application/json", b"application/json; charset=utf-8", b"Application/JSON"]
+)
+def test_json_media_types_pass(value: bytes) -> None:
+    require_json(value)
+
+
+@pytest.mark.parametrize(
+    "value", [None, b"text/plain", b"application/x-www-form-urlencoded", b"application/jsonx"]
+)
+def test_other_media_types_are_415(value: bytes | None) -> None:
+    exc = refusal(require_json, value)
+    assert (exc.status, exc.error) == (415, "unsupported_media_type")
+
+
+def test_a_valid_record_comes_back_normalised(record_factory: RecordFactory) -> None:
+    record = parse_record(orjson.dumps(record_factory(can_id="0x1f0")), CONTEXT)
+    assert record.can_id == "0x1F0"
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b'{"a":}', b"\xff\xfe", b"nul"])
+def test_malformed_json_is_400(body: bytes) -> None:
+    exc = refusal(parse_record, body, CONTEXT)
+    assert (exc.status, exc.error) == (400, "invalid_json")
+    assert "Invalid JSON" in exc.detail
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "rule_type"),
+    [
+        ({"payload": {"battery_soc": "85"}}, "payload.battery_soc", "signal_value"),
+        ({"payload": {"battery_soc": 10**30}}, "payload.battery_soc", "integer_range"),
+        ({"payload": {}}, "payload", "too_short"),
+        ({"can_id": "0x40000000"}, "can_id", "can_id_range"),
+        ({"vehicle_id": "has space"}, "vehicle_id", "string_pattern_mismatch"),
+        ({"timestamp": (NOW - timedelta(hours=2)).isoformat()}, "timestamp", "timestamp_too_old"),
+        ({"timestamp": (NOW + timedelta(minutes=10)).isoformat()}, "timestamp", "timestamp_future"),
+        ({"ingest_received_at": NOW.isoformat()}, "ingest_received_at", "server_field"),
+        ({"extra": 1}, "extra", "extra_forbidden"),
+    ],
+)
+def test_each_contract_rule_is_422_naming_field_and_rule(
+    record_factory: RecordFactory, overrides: dict[str, Any], field: str, rule_type: str
+) -> None:
+    body = json.dumps(record_factory(**overrides)).encode()  # stdlib json: orjson refuses 10**30
+    exc = refusal(parse_record, body, CONTEXT)
+    assert (exc.status, exc.error) == (422, "invalid_record")
+    assert {"field": field, "type": rule_type} in [
+        {"field": e["field"], "type": e["type"]} for e in exc.detail
+    ]
+    assert all(e["rule"] for e in exc.detail)
+
+
+def test_a_missing_field_is_named(record_factory: RecordFactory) -> None:
+    record = record_factory()
+    del record["vehicle_id"]
+    exc = refusal(parse_record, orjson.dumps(record), CONTEXT)
+    assert exc.detail == [{"field": "vehicle_id", "rule": "Field required", "type": "missing"}]
+
+
+def test_a_body_that_is_not_an_object_is_422_on_the_record() -> None:
+    exc = refusal(parse_record, b"[1, 2]", CONTEXT)
+    assert exc.status == 422
+    assert exc.detail[0]["field"] == "record"
+
+
+def test_batch_keeps_valid_records_and_lists_the_rest_by_index(record_factory: RecordFactory) -> None:
+    body = orjson.dumps([record_factory(), {"vehicle_id": "v"}, record_factory(vehicle_id="veh-2"), 7])
+    batch = parse_batch(body, CONTEXT, max_records=10)
+    assert [r.vehicle_id for r in batch.records] == ["veh-00123", "veh-2"]
+    assert [r["index"] for r in batch.rejected] == [1, 3]
+    assert {"field": "timestamp", "rule": "Field required", "type": "missing"} in batch.rejected[0]["errors"]
+    assert batch.rejected[1]["errors"][0]["field"] == "record"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"[", 400, "invalid_json"),
+        (b"[" * 5000, 400, "invalid_json"),
+        (b'{"a": 1}', 422, "invalid_batch"),
+        (b"[]", 422, "empty_batch"),
+    ],
+)
+def test_batch_shape_errors(body: bytes, status: int, error: str) -> None:
+    exc = refusal(parse_batch, body, CONTEXT, max_records=10)
+    assert (exc.status, exc.error) == (status, error)
+
+
+def test_too_many_records_is_413_with_the_limit(record_factory: RecordFactory) -> None:
+    exc = refusal(parse_batch, orjson.dumps([record_factory()] * 4), CONTEXT, max_records=3)
+    assert (exc.status, exc.error) == (413, "too_many_records")
+    assert exc.extra == {"max_records": 3}
+
+
+def test_single_and_batch_agree_on_non_finite_numbers(record_factory: RecordFactory) -> None:
+    text = orjson.dumps(record_factory(payload={"battery_soc": 1.0})).replace(b"1.0", b"NaN")
+    single = refusal(parse_record, text, CONTEXT)
+    batch = parse_batch(b"[" + text + b"]", CONTEXT, max_records=10)
+    assert single.detail[0]["type"] == batch.rejected[0]["errors"][0]["type"] == "finite_number"
