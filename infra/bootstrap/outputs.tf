@@ -1,0 +1,39 @@
+output "deploy_role_arn" {
+  description = "Set as the GitHub variable AWS_DEPLOY_ROLE_ARN (repository or each environment)."
+  value       = aws_iam_role.deploy.arn
+}
+
+output "trusted_subjects" {
+  description = "The OIDC `sub` values the deploy role accepts, one per GitHub environment."
+  value       = local.trusted_subjects
+}
+
+output "state_bucket" {
+  description = "Set as the GitHub variable TF_STATE_BUCKET; holds the main module's state."
+  value       = aws_s3_bucket.state.id
+}
+
+output "state_kms_key_arn" {
+  description = "KMS key encrypting the state bucket (the backend's kms_key_id)."
+  value       = aws_kms_key.state.arn
+}
+
+output "oidc_provider_arn" {
+  description = "The account's GitHub Actions OIDC provider."
+  value       = local.github_oidc_arn
+}
+
+output "backend_configs" {
+  description = "Contents of infra/envs/<environment>.s3.tfbackend for each environment (terraform init -backend-config=...)."
+  value = {
+    for e in var.environments : e => join("\n", [
+      "bucket       = \"${aws_s3_bucket.state.id}\"",
+      "key          = \"${var.name}/${e}.tfstate\"",
+      "region       = \"${var.region}\"",
+      "encrypt      = true",
+      "kms_key_id   = \"${aws_kms_key.state.arn}\"",
+      "use_lockfile = true",
+      "",
+    ])
+  }
+}
