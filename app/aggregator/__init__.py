@@ -7,8 +7,9 @@ entry point. docs/aggregator.md describes the output and the choices behind each
 
 from __future__ import annotations
 
-from app.aggregator.job import AggregationError, aggregate_hour, last_complete_hour, output_keys
+from app.aggregator.job import aggregate_hour, last_complete_hour, output_keys
 from app.aggregator.report import HourlyResult, render_table, to_csv, to_document
+from app.errors import AggregationError
 
 __all__ = [
     "AggregationError",
