@@ -9,7 +9,7 @@ output "trusted_subjects" {
 }
 
 output "state_bucket" {
-  description = "Set as the GitHub variable TF_STATE_BUCKET; holds the main module's state."
+  description = "The bucket holding the main module's state: the `bucket` of infra/envs/<environment>.s3.tfbackend."
   value       = aws_s3_bucket.state.id
 }
 
@@ -28,7 +28,7 @@ output "backend_configs" {
   value = {
     for e in var.environments : e => join("\n", [
       "bucket       = \"${aws_s3_bucket.state.id}\"",
-      "key          = \"${var.name}/${e}.tfstate\"",
+      "key          = \"${var.name}/${e}/terraform.tfstate\"",
       "region       = \"${var.region}\"",
       "encrypt      = true",
       "kms_key_id   = \"${aws_kms_key.state.arn}\"",

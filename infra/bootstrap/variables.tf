@@ -33,7 +33,7 @@ variable "github_repository" {
 variable "environments" {
   description = "GitHub environments (and Terraform `environment` values) whose deploy jobs may assume the role. Protect each one in GitHub with \"Deployment branches: main\"."
   type        = list(string)
-  default     = ["staging", "prod"]
+  default     = ["dev", "prod"]
 
   validation {
     condition     = length(var.environments) > 0 && alltrue([for e in var.environments : can(regex("^[a-z][a-z0-9-]{1,15}$", e))])

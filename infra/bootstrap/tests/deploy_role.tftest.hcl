@@ -31,7 +31,7 @@ run "trusts_exactly_the_repositorys_environments" {
 
   assert {
     condition = output.trusted_subjects == [
-      "repo:example-org/fleet-telemetry:environment:staging",
+      "repo:example-org/fleet-telemetry:environment:dev",
       "repo:example-org/fleet-telemetry:environment:prod",
     ]
     error_message = "the deploy role must trust exactly the repository's environment jobs, got ${jsonencode(output.trusted_subjects)}"
