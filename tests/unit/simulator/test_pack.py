@@ -38,11 +38,11 @@ def per_module(cells: np.ndarray) -> np.ndarray:
     return summed
 
 
-def hold(pack: Pack, current_a: float, seconds: float, *, active: bool = False) -> None:
+def hold(pack: Pack, current_a: float, seconds: float, *, active: bool = False, dt: float = DT) -> None:
     demand = np.full(pack.vehicles, current_a)
     awake = np.full(pack.vehicles, active)
-    for _ in range(round(seconds / DT)):
-        applied = pack.step(DT, demand, active=awake).current_a
+    for _ in range(round(seconds / dt)):
+        applied = pack.step(dt, demand, active=awake).current_a
         assert np.allclose(applied, demand), "the BMS limited a current the test meant to force"
 
 
@@ -132,8 +132,8 @@ class TestLimits:
         pack = make_pack(soc=0.55)
         demand = np.full(pack.vehicles, -120.0)
         currents, vmax = [], []
-        for _ in range(3600):
-            currents.append(pack.step(DT, demand).current_a.copy())
+        for _ in range(1800):
+            currents.append(pack.step(2.0, demand).current_a.copy())
             vmax.append(pack.cell_voltage.max(axis=1))
         i = np.array(currents)
         v = np.array(vmax)
@@ -141,7 +141,7 @@ class TestLimits:
         for vehicle in range(pack.vehicles):
             magnitude = np.abs(i[:, vehicle])
             taper = int(np.argmax(magnitude < 120.0 - 1e-6))
-            assert taper > 60 and np.allclose(magnitude[:taper], 120.0)  # constant current first
+            assert taper > 30 and np.allclose(magnitude[:taper], 120.0)  # constant current first
             assert np.all(np.diff(magnitude[taper:]) <= 1e-6)  # then a monotonic taper
             assert np.all(v[taper:, vehicle] > CELL_CHARGE_CEILING_V - 1e-3)  # at constant voltage
         assert np.all(np.abs(i[-1]) < 0.3 * 120.0)  # well into the taper after an hour
@@ -171,18 +171,18 @@ class TestThermal:
         pack = make_pack(soc=0.9, ambient=20.0)
         hold(pack, 188.0, 600)
         # the RC pairs still hold energy that ends up as heat: let them empty (10 tau) first
-        hold(pack, 0.0, 10 * pack.cell.tau2_s)
+        hold(pack, 0.0, 10 * pack.cell.tau2_s, dt=10.0)
         excess = pack.module_temp_c - 20.0
         assert np.all(excess > 2.0)
-        hold(pack, 0.0, 1800)
+        hold(pack, 0.0, 1800, dt=10.0)  # exact at any step at rest
         decay = np.exp(-pack.passive_w_per_k * 1800 / pack.heat_capacity_j_per_k)
         assert np.allclose(pack.module_temp_c - 20.0, excess * decay, rtol=0.01)
         assert np.all(decay < 0.85)  # a parked pack cools over hours, not minutes
 
     def test_active_cooling_holds_a_hot_pack_down(self) -> None:
         passive, active = make_pack(soc=0.9, ambient=30.0), make_pack(soc=0.9, ambient=30.0)
-        hold(passive, 188.0, 900)
-        hold(active, 188.0, 900, active=True)
+        hold(passive, 188.0, 900, dt=3.0)
+        hold(active, 188.0, 900, active=True, dt=3.0)
         assert np.all(active.module_temp_c < passive.module_temp_c - 2.0)
 
 
