@@ -31,7 +31,7 @@ fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## lint, then every test (unit, integration, e2e, infra, delivery checks)
+test: lint infra-check ## lint, Terraform checks, then every test (unit, integration, e2e, infra, delivery checks)
 	$(PYTEST) -q
 
 test-fast: $(STAMP) ## unit and integration tests only, no processes started
@@ -55,3 +55,48 @@ lock: $(STAMP) ## regenerate requirements.lock (the image's pinned, hash-checked
 
 clean: ## remove the virtualenv, caches and out/
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# --- Terraform (infra/) -------------------------------------------------------------------------
+# fmt, validate and `terraform test` (mocked provider) of the root module, validate of
+# infra/bootstrap, checkov over all of infra/. An offline provider mirror is used when the machine
+# has one (TF_PLUGIN_DIR); otherwise providers come from the public registry, downloaded once into
+# a plugin cache. checkov pins many packages, so it lives in its own virtualenv, .venv-tools/.
+.PHONY: infra-check infra-apply-test
+TERRAFORM       ?= terraform
+TF_PLUGIN_DIR   ?= $(if $(wildcard /opt/tf-plugins/registry.terraform.io),/opt/tf-plugins,)
+TF_INIT_FLAGS   := -input=false -backend=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR),)
+TOOLS           := .venv-tools
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV_STAMP   := $(TOOLS)/.checkov-$(CHECKOV_VERSION)
+TF_BOOTSTRAP    := out/infra-bootstrap
+export TF_PLUGIN_DIR
+export TF_PLUGIN_CACHE_DIR ?= $(if $(TF_PLUGIN_DIR),,$(CURDIR)/$(TOOLS)/terraform-plugins)
+# checkov: no calls home (guidelines download, update check); the scan is offline.
+CHECKOV_ENV     := CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
+
+$(CHECKOV_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+infra/.terraform/.initialized: infra/versions.tf infra/.terraform.lock.hcl
+	@command -v $(TERRAFORM) >/dev/null || { echo "terraform not found: install Terraform >= 1.7 (CI uses 1.11)"; exit 1; }
+	@$(if $(TF_PLUGIN_CACHE_DIR),mkdir -p $(TF_PLUGIN_CACHE_DIR))
+	$(TERRAFORM) -chdir=infra init $(TF_INIT_FLAGS)
+	@touch $@
+
+infra-check: $(CHECKOV_STAMP) infra/.terraform/.initialized ## Terraform fmt, validate, terraform test (mocked AWS), checkov
+	$(TERRAFORM) fmt -check -recursive infra
+	$(TERRAFORM) -chdir=infra validate -no-color
+	$(TERRAFORM) -chdir=infra test -no-color
+	@if [ -d infra/bootstrap ]; then \
+		rm -rf $(TF_BOOTSTRAP)/*.tf && mkdir -p $(TF_BOOTSTRAP) && cp infra/bootstrap/*.tf $(TF_BOOTSTRAP)/ && \
+		{ [ ! -f infra/bootstrap/.terraform.lock.hcl ] || cp infra/bootstrap/.terraform.lock.hcl $(TF_BOOTSTRAP)/; } && \
+		echo "$(TERRAFORM) validate infra/bootstrap (in $(TF_BOOTSTRAP))" && \
+		$(TERRAFORM) -chdir=$(TF_BOOTSTRAP) init $(TF_INIT_FLAGS) >/dev/null && \
+		$(TERRAFORM) -chdir=$(TF_BOOTSTRAP) validate -no-color; \
+	fi
+	$(CHECKOV_ENV) $(TOOLS)/bin/checkov --directory infra --framework terraform --skip-download --quiet --compact
+
+infra-apply-test: $(STAMP) infra/.terraform/.initialized ## terraform apply infra/ on moto server, run receiver + consumer on it, destroy (slow; CI)
+	$(PYTEST) -q -m infra_apply tests/infra

@@ -26,7 +26,7 @@ locals {
 
   components = {
     receiver = {
-      command      = ["telemetry", "serve"]
+      command      = ["serve"]
       cpu          = var.receiver.cpu
       memory       = var.receiver.memory
       stop_timeout = 30 # ALB deregistration delay is 30 s too: in-flight requests finish
@@ -50,7 +50,7 @@ locals {
       }
     }
     consumer = {
-      command      = ["telemetry", "consume"]
+      command      = ["consume"]
       cpu          = var.consumer.cpu
       memory       = var.consumer.memory
       stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
@@ -62,7 +62,7 @@ locals {
       health_check  = null
     }
     aggregator = {
-      command       = ["telemetry", "aggregate"] # default: the last complete hour
+      command       = ["aggregate"] # default: the last complete hour
       cpu           = var.aggregator.cpu
       memory        = var.aggregator.memory
       stop_timeout  = 30
@@ -79,6 +79,7 @@ locals {
       { for key, value in {
         name                   = component
         image                  = local.image
+        entryPoint             = ["telemetry"] # as the Dockerfile's ENTRYPOINT, stated so the task does not depend on it
         command                = c.command
         essential              = true
         readonlyRootFilesystem = true

@@ -16,7 +16,7 @@ run "one_image_three_commands" {
 
   assert {
     condition = {
-      for k, td in aws_ecs_task_definition.this : k => jsondecode(td.container_definitions)[0].command
+      for k, td in aws_ecs_task_definition.this : k => concat(jsondecode(td.container_definitions)[0].entryPoint, jsondecode(td.container_definitions)[0].command)
       } == {
       receiver   = ["telemetry", "serve"]
       consumer   = ["telemetry", "consume"]
