@@ -4,13 +4,17 @@ Settings are read here, once, and passed down. Start-up fails with one line when
 configured or the queue cannot be found. On SIGTERM (ECS stopping the task) uvicorn stops
 accepting connections, lets the requests in flight finish, and then the app's lifespan closes
 the publisher, which sends what is still waiting and waits for SQS to acknowledge it; only then
-does the process exit, so every 202 it gave stands.
+does the process exit, so every 202 it gave stands. uvicorn re-raises the signal once it is done,
+to the handler that was in place before it; ours notes the drained shutdown, so a clean drain exits
+0 and anything else (a crash, a second Ctrl-C) does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -64,8 +68,17 @@ def run(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     _log.info(kv("receiver_starting", host=settings.host, port=settings.port, keys=len(settings.api_keys)))
-    server.run()
+    previous = signal.signal(signal.SIGTERM, _after_drain)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not server.started:
         return 1
     _log.info(kv("receiver_stopped"))
     return 0
+
+
+def _after_drain(signum: int, frame: FrameType | None) -> None:
+    """uvicorn hands SIGTERM back after its graceful shutdown: the drain is done, exit normally."""
+    _log.info(kv("receiver_drained", signal=signal.Signals(signum).name))
