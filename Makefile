@@ -40,8 +40,9 @@ test-fast: $(STAMP) ## unit and integration tests only, no processes started
 demo: $(STAMP) ## run the whole pipeline end to end on the embedded AWS stack
 	$(BIN)/python -m loadtest.demo
 
-bench: $(STAMP) ## benchmarks: simulator records/s for 100 vehicles (>= 20,000 required)
+bench: $(STAMP) ## benchmarks: simulator records/s (>= 20,000); consumer drain records/s and AWS requests per 1,000 records
 	$(BIN)/python -m bench.simulator_bench
+	$(BIN)/python -m bench.consumer_bench
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1)
 	$(BIN)/telemetry schema
