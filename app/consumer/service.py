@@ -47,8 +47,10 @@ PUT_RETRY_PAUSE_SECONDS: Final = 0.2
 EXTEND_AT_REMAINING_FRACTION: Final = 0.5
 #: The ticker wakes at least this often to check visibility even when the buffer is empty.
 TICK_SECONDS: Final = 1.0
-#: Share of the shutdown budget kept for the last flush after the pollers' final receives.
+#: Kept from the shutdown budget for the last flush (PUT + delete) after the pollers' final receives:
+#: this share of it, at most FLUSH_RESERVE_MAX_SECONDS, so 25 s leave the 20 s long poll 20 s.
 FLUSH_RESERVE_FRACTION: Final = 0.3
+FLUSH_RESERVE_MAX_SECONDS: Final = 5.0
 RECEIVE_BACKOFF_MAX_SECONDS: Final = 5.0
 #: Sealed batches waiting for a writer, per writer, before the pollers pause.
 PENDING_PER_WRITER: Final = 2
@@ -159,7 +161,7 @@ class Consumer:
         budget = self._settings.shutdown_timeout_seconds
         deadline = started + budget
         self._stopping.set()
-        poll_deadline = deadline - budget * FLUSH_RESERVE_FRACTION
+        poll_deadline = deadline - min(budget * FLUSH_RESERVE_FRACTION, FLUSH_RESERVE_MAX_SECONDS)
         for thread in self._pollers:
             thread.join(max(0.0, poll_deadline - time.monotonic()))
         stuck = [t.name for t in self._pollers if t.is_alive()]
@@ -167,7 +169,9 @@ class Consumer:
         with self._lock:
             self._closed = True
             last = self._buffer.seal(FlushReason.SHUTDOWN, now=time.monotonic())
-        if last is not None:
+        if last is not None and not self._writers:
+            self.write(last)  # never started: write it here rather than leave it to nobody
+        elif last is not None:
             self._pending.put(last)
         for _ in self._writers:
             self._pending.put(None)
@@ -449,6 +453,8 @@ class Consumer:
         )
         size = sum(obj.records for obj in stored)
         raw_bytes = sum(obj.raw_bytes for obj in stored)
+        # received before: a crash, failed PUT or lapsed visibility; a share of these are duplicates
+        redelivered = sum(1 for item in batch.messages if item.message.receive_count > 1)
         log.info(
             kv(
                 "write_batch",
@@ -468,6 +474,7 @@ class Consumer:
                 stored_bytes=sum(len(obj.body) for obj in stored),
                 messages=len(batch.messages),
                 deleted=deleted,
+                redelivered=redelivered,
             )
         )
         self._metrics.emit(
@@ -480,6 +487,7 @@ class Consumer:
                 "ProcessingMs": processing_ms,
                 "MessagesDeleted": deleted,
                 "PersistFailures": failed_objects,
+                "MessagesRedelivered": redelivered,
             },
             units={
                 "IngestToPersistMs": "Milliseconds",
@@ -490,6 +498,7 @@ class Consumer:
                 "ProcessingMs": "Milliseconds",
                 "MessagesDeleted": "Count",
                 "PersistFailures": "Count",
+                "MessagesRedelivered": "Count",
             },
             properties={"flush_reason": batch.reason.value, "objects": len(stored)},
         )

@@ -117,6 +117,8 @@ def test_put_failure_then_success_loses_nothing_and_doubles_nothing(
     versions = aws.s3.list_object_versions(Bucket=aws.settings.bucket).get("Versions", [])
     assert len(versions) == len(aws.objects())  # no object written twice either
     assert consumer.stats().persist_failures == (failing_puts - 1)
+    redelivered = sum(e["metrics"].get("MessagesRedelivered", 0) for e in aws.metrics.events)
+    assert redelivered == (3 if failing_puts == 2 else 0)  # the second try is counted as redelivered
     assert aws.counts() == (0, 0)
 
 

@@ -199,6 +199,15 @@ def test_shutdown_writes_and_deletes_what_is_buffered(make_consumer: Any) -> Non
     assert consumer.stats().flush_reasons == {"shutdown": 1}
 
 
+def test_shutdown_of_a_consumer_never_started_still_writes_what_it_was_given(make_consumer: Any) -> None:
+    queue, store = FakeQueue(), FakeStore()
+    mid = queue.send(body([record_line(1)]))
+    consumer = make_consumer(queue, store, flush_max_age_seconds=600)
+    consumer.accept(queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30))
+    assert consumer.shutdown()
+    assert queue.deleted == [mid] and _stored_seqs(store) == [1]
+
+
 def test_messages_received_after_the_last_seal_are_released_not_dropped(make_consumer: Any) -> None:
     queue = FakeQueue()
     consumer = make_consumer(queue, FakeStore())
