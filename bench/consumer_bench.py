@@ -102,13 +102,13 @@ def _lines(count: int, *, start: int) -> Iterator[bytes]:
         yield record.stamp(now).to_json()
 
 
-def _bodies(count: int, *, per_message: int | None) -> Iterator[str]:
+def _bodies(count: int, *, per_message: int | None, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[str]:
     """Pack lines up to 64 KiB (or `per_message` lines) per body, joined by newlines."""
     lines: list[bytes] = []
     size = 0
     for line in _lines(count, start=0):
         full = per_message is not None and len(lines) >= per_message
-        if lines and (full or size + len(line) + 1 > MESSAGE_MAX_BYTES):
+        if lines and (full or size + len(line) + 1 > max_bytes):
             yield b"\n".join(lines).decode()
             lines, size = [], 0
         lines.append(line)
@@ -161,7 +161,9 @@ def _stored(settings: Settings) -> tuple[int, int, int]:
     return objects, len(seqs), sum(seqs.values()) - len(seqs)
 
 
-def drain(workdir: Path, *, records: int, per_message: int | None) -> DrainResult:
+def drain(
+    workdir: Path, *, records: int, per_message: int | None, max_bytes: int = MESSAGE_MAX_BYTES
+) -> DrainResult:
     """Fill a fresh embedded stack with `records`, then time the consumer draining it."""
     with PipelineStack(workdir) as stack:
         env = stack.start_aws()
@@ -178,7 +180,11 @@ def drain(workdir: Path, *, records: int, per_message: int | None) -> DrainResul
             shutdown_timeout_seconds=1.0,
         )
         assert settings.queue_url is not None
-        messages = _fill(sqs_client(settings), settings.queue_url, _bodies(records, per_message=per_message))
+        messages = _fill(
+            sqs_client(settings),
+            settings.queue_url,
+            _bodies(records, per_message=per_message, max_bytes=max_bytes),
+        )
 
         calls: Counter[str] = Counter()
         sqs = sqs_client(settings, pool_size=settings.consumer_pollers + settings.consumer_writers + 2)
@@ -259,6 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="records pre-filled per packed run, comma-separated (default: 20000,100000)",
     )
     parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=MESSAGE_MAX_BYTES,
+        help="pack records up to this many bytes per message (default 65536, the receiver's)",
+    )
+    parser.add_argument(
         "--baseline-records",
         type=int,
         default=500,
@@ -268,14 +280,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Pollers abandoned at shutdown warn once the stack is gone; only errors matter here.
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="consumer-bench-") as tmp:
-        packed = [drain(Path(tmp) / f"packed-{n}", records=n, per_message=None) for n in args.records]
+        packed = [
+            drain(Path(tmp) / f"packed-{n}", records=n, per_message=None, max_bytes=args.message_bytes)
+            for n in args.records
+        ]
         baseline = (
             drain(Path(tmp) / "baseline", records=args.baseline_records, per_message=1)
             if args.baseline_records
             else None
         )
     for result in packed:
-        _report("packed (64 KiB messages, as the receiver sends)", result)
+        _report(f"packed (up to {args.message_bytes:,} bytes per message)", result)
         verdict = "ok" if result.records_per_s >= TARGET_RECORDS_PER_S else "BELOW TARGET"
         print(
             f"  {result.records_per_s / TARGET_RECORDS_PER_S:.1f}x the {TARGET_RECORDS_PER_S:,} records/s target: {verdict}"
