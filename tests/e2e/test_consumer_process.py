@@ -68,14 +68,15 @@ def test_sigkill_mid_stream_then_restart_loses_no_record(
         aws = Aws(stack.start_aws())
         sent = threading.Event()
 
-        def produce() -> None:  # a steady stream over ~4 s, so the kill lands mid-stream
+        def produce() -> None:  # a steady stream over ~6 s, so the kill lands mid-stream
             for text in bodies:
                 aws.send(text)
-                time.sleep(4.0 / len(bodies))
+                time.sleep(6.0 / len(bodies))
             sent.set()
 
         producer = threading.Thread(target=produce, daemon=True)
         first = stack.start_consumer(**CONSUMER_ENV)
+        assert wait_until(lambda: "event=consumer_started" in first.log(), timeout=30), first.log()[-2000:]
         producer.start()
         assert wait_until(lambda: len(aws.keys()) >= 2, timeout=30), first.log()[-2000:]
         first.kill()
