@@ -169,12 +169,12 @@ class Consumer:
         with self._lock:
             self._closed = True
             last = self._buffer.seal(FlushReason.SHUTDOWN, now=time.monotonic())
+            if last is not None and self._writers:
+                self._pending.put(last)
+            for _ in self._writers:
+                self._pending.put(None)
         if last is not None and not self._writers:
             self.write(last)  # never started: write it here rather than leave it to nobody
-        elif last is not None:
-            self._pending.put(last)
-        for _ in self._writers:
-            self._pending.put(None)
         for thread in self._writers:
             thread.join(max(0.0, deadline - time.monotonic()))
         unfinished = [t.name for t in self._writers if t.is_alive()]
@@ -249,7 +249,6 @@ class Consumer:
             self._stats.redelivered_messages += sum(1 for m in messages if m.receive_count > 1)
             if self._closed:
                 late = [item.message for item in good]
-                sealed: list[Batch] = []
             else:
                 fresh = []
                 for item in good:
@@ -265,11 +264,12 @@ class Consumer:
                     self._stats.records_received += item.body.count
                     fresh.append(item)
                 was_empty = self._buffer.opened_at is None
-                sealed = self._buffer.add(fresh, now=now)
+                # Enqueued under the lock (the queue is unbounded: put never blocks), so no batch can
+                # land behind the writers' stop sentinels that shutdown() enqueues once closed.
+                for batch in self._buffer.add(fresh, now=now):
+                    self._pending.put(batch)
                 if was_empty and self._buffer.opened_at is not None:
                     self._wake.set()  # the ticker must learn the new age deadline
-        for batch in sealed:
-            self._pending.put(batch)
         if late:
             self._release(late)
 
@@ -312,9 +312,9 @@ class Consumer:
             now = time.monotonic()
             with self._lock:
                 batch = None if self._closed else self._buffer.seal_if_old(now=now)
+                if batch is not None:
+                    self._pending.put(batch)
                 deadline = self._buffer.deadline
-            if batch is not None:
-                self._pending.put(batch)
             try:
                 self.extend_visibility(now=now)
             except Exception:  # the ticker must survive anything; the failure is logged in full
