@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image for the three running parts of the pipeline; the command picks the part:
 #   docker run IMAGE                                  receiver  (telemetry serve, port 8000)
 #   docker run --no-healthcheck IMAGE consume         consumer  (long-running, no HTTP port)
@@ -18,7 +16,7 @@ FROM python:3.11.14-slim-trixie AS build
 
 WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when requirements.lock changes.
-# pip's cache lives in a BuildKit cache mount, never in a layer.
+# pip's cache lives in a BuildKit cache mount (BuildKit is Docker's default builder), never in a layer.
 COPY docker/install.sh docker/install.sh
 COPY requirements.lock requirements.lock
 RUN --mount=type=cache,target=/root/.cache/pip \
