@@ -69,6 +69,7 @@ def test_valid_but_not_canonical_line_is_stored_canonical() -> None:
         (orjson.dumps(_record(payload={"soc": "85"})), "payload"),
         (orjson.dumps(_record(timestamp="2025-10-19T12:34:56")), "timestamp"),
         (orjson.dumps(_record(vehicle_id="veh 1")), "vehicle_id"),
+        (orjson.dumps(_record(payload={"x": 2**63})), "payload"),
         (
             b'{"timestamp":"2025-10-19T12:34:56.123Z","vehicle_id":"v","can_id":"0x1F0","payload":{"x":123456789012345678901234567890},"ingest_received_at":"2025-10-19T12:34:56.200Z"}',
             "line 3",
@@ -147,6 +148,7 @@ _ODD: dict[str, st.SearchStrategy[Any]] = {
     "payload": st.one_of(
         st.dictionaries(st.one_of(_names, _text), st.one_of(_numbers, _text, st.none()), max_size=4),
         st.dictionaries(_names, _numbers, min_size=65, max_size=66),
+        st.dictionaries(_names, st.integers(2**63 - 2, 2**64 + 1), min_size=1, max_size=2),
         st.lists(_numbers, max_size=2),
     ),
     "ingest_received_at": st.one_of(
