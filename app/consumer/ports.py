@@ -49,7 +49,7 @@ class MessageQueue(Protocol):
         ...
 
     def delete(self, messages: Sequence[ReceivedMessage]) -> list[str]:
-        """Delete the messages; returns ids SQS did not delete (raises QueueError only if none could be tried)."""
+        """Delete the messages; returns the ids SQS did not delete (a failed call fails all its entries)."""
         ...
 
     def change_visibility(self, messages: Sequence[ReceivedMessage], timeout: int) -> list[str]:
