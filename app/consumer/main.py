@@ -57,9 +57,15 @@ def resolve_url(sqs: Any, *, url: str | None, name: str, variable: str) -> str:
 
 @contextmanager
 def stop_on_signals(consumer: Consumer) -> Iterator[None]:
-    """SIGTERM and SIGINT ask the consumer to stop; the previous handlers come back afterwards."""
+    """SIGTERM and SIGINT ask the consumer to stop; the previous handlers come back afterwards.
+
+    A second signal during the shutdown (Ctrl-C twice) gives up on it: KeyboardInterrupt, exit 130.
+    Whatever was not yet stored stays in the queue and comes back after its visibility timeout.
+    """
 
     def _handler(signum: int, frame: FrameType | None) -> None:
+        if consumer.stopping:
+            raise KeyboardInterrupt(f"signal {signum} during shutdown")
         consumer.request_stop()
 
     previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}

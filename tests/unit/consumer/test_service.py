@@ -236,9 +236,14 @@ def test_slow_writers_hold_back_the_pollers(make_consumer: Any) -> None:
     assert len(queue.deleted) == consumer.stats().messages_received
 
 
-def test_sigterm_asks_the_consumer_to_stop(make_consumer: Any) -> None:
+def test_sigterm_asks_the_consumer_to_stop_and_a_second_signal_gives_up(make_consumer: Any) -> None:
     consumer = make_consumer(FakeQueue(), FakeStore())
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with stop_on_signals(consumer):
+        assert signal.getsignal(signal.SIGTERM) is not before[0]
         os.kill(os.getpid(), signal.SIGTERM)
         assert consumer.wait_for_stop(2.0)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            consumer.wait_for_stop(2.0)  # the handler runs here, in the main thread
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # restored
