@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from app.consumer.main import stop_on_signals
+from app.consumer.ports import ReceivedMessage
 from app.consumer.service import Consumer
 from app.observability import InMemoryMetrics
 from tests.conftest import SettingsFactory
@@ -205,6 +207,28 @@ def test_shutdown_of_a_consumer_never_started_still_writes_what_it_was_given(mak
     consumer = make_consumer(queue, store, flush_max_age_seconds=600)
     consumer.accept(queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30))
     assert consumer.shutdown()
+    assert queue.deleted == [mid] and _stored_seqs(store) == [1]
+
+
+class _StalledPolls(FakeQueue):
+    """Every receive hangs for longer than the shutdown budget, like a 20 s long poll on an idle queue."""
+
+    def receive(
+        self, *, max_messages: int, wait_seconds: int, visibility_timeout: int
+    ) -> list[ReceivedMessage]:
+        time.sleep(3.0)
+        return []
+
+
+def test_shutdown_is_bounded_by_its_budget_even_with_polls_still_waiting(make_consumer: Any) -> None:
+    queue, store = _StalledPolls(), FakeStore()
+    mid = queue.send(body([record_line(1)]))
+    consumer = make_consumer(queue, store, flush_max_age_seconds=600, shutdown_timeout_seconds=1.0)
+    consumer.accept(FakeQueue.receive(queue, max_messages=10, wait_seconds=0, visibility_timeout=30))
+    consumer.start()
+    started = time.monotonic()
+    assert consumer.shutdown()  # the buffered record is stored; the waiting polls are no failure
+    assert time.monotonic() - started < 1.5
     assert queue.deleted == [mid] and _stored_seqs(store) == [1]
 
 
