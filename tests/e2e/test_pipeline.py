@@ -11,7 +11,9 @@ from loadtest.run import LoadOptions, run_local
 
 
 @pytest.mark.e2e
-def test_a_thousand_records_arrive_exactly_as_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_thousand_records_arrive_exactly_as_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(os, "environ", dict(os.environ))  # run_local exports the stack's variables
     result = run_local(tmp_path, LoadOptions(users=20, messages=1_000, drain_wait_seconds=60))
     v = result.verification
