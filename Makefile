@@ -25,7 +25,7 @@ venv: $(STAMP) ## create .venv with the package and its dev tools
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app tests loadtest
+	$(BIN)/mypy app tests loadtest bench
 
 fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
