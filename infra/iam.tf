@@ -1,7 +1,8 @@
 # Least privilege: one execution role (ECS pulls the image, writes logs, reads the API-key secret)
 # and one task role per component allowing only what that component does.
 #
-#   receiver   sqs:SendMessage on the queue (SendMessageBatch is authorised by SendMessage)
+#   receiver   sqs:SendMessage on the queue (SendMessageBatch is authorised by SendMessage), and
+#              sqs:GetQueueAttributes for its readiness probe (GET /readyz asks for the QueueArn)
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
 #   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under aggregates/
@@ -39,7 +40,7 @@ locals {
       Statement = [{
         Sid      = "PublishToTheQueue"
         Effect   = "Allow"
-        Action   = ["sqs:SendMessage"]
+        Action   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
         Resource = aws_sqs_queue.this.arn
       }]
     }

@@ -15,9 +15,9 @@ run "task_roles_allow_exactly_what_each_component_does" {
 
   assert {
     condition = jsondecode(aws_iam_role_policy.task["receiver"].policy).Statement == [
-      { Sid = "PublishToTheQueue", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = aws_sqs_queue.this.arn },
+      { Sid = "PublishToTheQueue", Effect = "Allow", Action = ["sqs:GetQueueAttributes", "sqs:SendMessage"], Resource = aws_sqs_queue.this.arn },
     ]
-    error_message = "receiver: only sqs:SendMessage on the ingest queue."
+    error_message = "receiver: only sqs:SendMessage (and GetQueueAttributes, its /readyz probe) on the ingest queue."
   }
 
   assert {
