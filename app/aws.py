@@ -2,7 +2,8 @@
 
 Every client gets the same explicit timeouts, adaptive retries and a connection pool sized for the
 concurrency of the caller, and points at `AWS_ENDPOINT_URL` when one is set (the embedded moto
-server locally); in AWS the endpoint is unset and the SDK's defaults apply.
+server locally; `AWS_ENDPOINT_URL_S3` / `_SQS` win for their own service); in AWS the endpoint is
+unset and the SDK's defaults apply.
 """
 
 from __future__ import annotations
@@ -31,9 +32,20 @@ def make_client(service: str, settings: Settings, *, pool_size: int | None = Non
     session = boto3.session.Session(region_name=settings.aws_region)
     return session.client(
         service,
-        endpoint_url=settings.aws_endpoint_url,
+        endpoint_url=endpoint_url(service, settings),
         config=client_config(settings, pool_size=pool_size),
     )
+
+
+def endpoint_url(service: str, settings: Settings) -> str | None:
+    """`AWS_ENDPOINT_URL_S3` / `_SQS` for their service when set, else `AWS_ENDPOINT_URL`.
+
+    boto3 reads the per-service variables itself only when no endpoint is passed; since we pass
+    the global one, we apply the same precedence here. The chaos suite uses it to put a fault
+    proxy between one process and one service (the consumer and S3, the receiver and SQS).
+    """
+    specific = {"s3": settings.aws_endpoint_url_s3, "sqs": settings.aws_endpoint_url_sqs}.get(service)
+    return specific or settings.aws_endpoint_url
 
 
 def sqs_client(settings: Settings, *, pool_size: int | None = None) -> Any:

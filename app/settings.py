@@ -41,6 +41,16 @@ class Settings(BaseSettings):
         validation_alias="AWS_ENDPOINT_URL",
         description="Override every AWS endpoint (the embedded moto server locally); unset in AWS.",
     )
+    aws_endpoint_url_s3: str | None = Field(
+        None,
+        validation_alias="AWS_ENDPOINT_URL_S3",
+        description="S3 only, in preference to AWS_ENDPOINT_URL, as boto3 treats it (chaos: a fault proxy).",
+    )
+    aws_endpoint_url_sqs: str | None = Field(
+        None,
+        validation_alias="AWS_ENDPOINT_URL_SQS",
+        description="SQS only, in preference to AWS_ENDPOINT_URL, as boto3 treats it.",
+    )
     aws_connect_timeout_seconds: float = Field(3.0, gt=0, description="TCP connect timeout per AWS call.")
     aws_read_timeout_seconds: float = Field(
         30.0, gt=0, description="Read timeout per AWS call; must exceed the 20 s SQS long poll."
