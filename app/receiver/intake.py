@@ -15,7 +15,7 @@ from typing import Any
 
 import pydantic_core
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from app.contract import TelemetryIn
 from app.receiver.errors import RequestRejectedError
@@ -67,33 +67,38 @@ def too_large(limit: int) -> RequestRejectedError:
     return RequestRejectedError(413, "body_too_large", f"the request body must not exceed {limit} bytes")
 
 
-async def read_body(request: Request, *, declared_length: bytes | None, limit: int) -> bytes:
+async def read_body(receive: Receive, *, declared_length: bytes | None, limit: int) -> bytes:
     """The whole body, refusing (413) a declared or actual size above `limit` without buffering it.
 
-    With a Content-Length the server has already framed the body to that length, so one read is
-    enough; a chunked body is counted as it streams in.
+    Reads the ASGI messages directly: a body that arrives in one message (the usual case) is
+    returned as is, without Starlette's stream generator around it. A declared Content-Length
+    above the limit is refused before anything is read; a chunked body is counted as it arrives.
     """
-    try:
-        if declared_length is not None:
-            try:
-                declared = int(declared_length)
-            except ValueError:
-                raise RequestRejectedError(
-                    400, "invalid_content_length", "Content-Length is not a number"
-                ) from None
-            if declared > limit:
-                raise too_large(limit)
-            return await request.body()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
+    if declared_length is not None:
+        try:
+            declared = int(declared_length)
+        except ValueError:
+            raise RequestRejectedError(
+                400, "invalid_content_length", "Content-Length is not a number"
+            ) from None
+        if declared > limit:
+            raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise RequestRejectedError(400, "client_disconnected", "the client went away mid-body")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
             chunks.append(chunk)
-        return b"".join(chunks)
-    except ClientDisconnect:
-        raise RequestRejectedError(400, "client_disconnected", "the client went away mid-body") from None
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _invalid_json(detail: str) -> RequestRejectedError:

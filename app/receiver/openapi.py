@@ -1,10 +1,11 @@
-"""The receiver's OpenAPI document, generated from the routes, the contract and the response models.
+"""The receiver's OpenAPI document: the contract's schema, the response models, every status code.
 
-The ingest routes read the raw body (see `app`), so FastAPI cannot infer their request bodies; they
-are declared here instead, pointing at the contract's `TelemetryIn` schema, with the X-API-Key
-security scheme and every status code the routes answer. The checked-in copy, docs/openapi.json,
-is rendered from the default settings and a test fails when it drifts:
-`python -m app.receiver.openapi` (or `make schema`) rewrites it.
+The ingest routes are plain Starlette routes (see `app`: the hot path skips FastAPI's dependency
+machinery), so FastAPI cannot describe them; they are declared here, pointing at the contract's
+`TelemetryIn` schema, with the X-API-Key scheme and every status the routes answer, while FastAPI
+generates the health routes. The checked-in copy, docs/openapi.json, is rendered from the default
+settings and a test fails when it drifts: `python -m app.receiver.openapi` (or `make schema`)
+rewrites it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, SecretStr
+from pydantic.json_schema import models_json_schema
 
 from app.contract import TelemetryIn
 from app.receiver.schemas import (
@@ -39,6 +41,16 @@ DESCRIPTION = (
     "every accepted record; a 503 (with Retry-After) means none of the request's records may be "
     "considered accepted. Status codes and their reasons: docs/receiver.md."
 )
+SINGLE_PATH = "/v1/telemetry"
+BATCH_PATH = "/v1/telemetry/batch"
+_MODELS: tuple[type[BaseModel], ...] = (
+    AcceptedOne,
+    BatchAccepted,
+    BatchRejected,
+    ErrorBody,
+    TooManyRecords,
+    Health,
+)
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 }
@@ -51,71 +63,76 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": schema}},
-        },
-        "security": [{SECURITY_SCHEME: []}],
-    }
-
-
-def record_body() -> dict[str, Any]:
-    """`openapi_extra` of the single-record route."""
-    return _body(_ref("TelemetryIn"), "One record as the vehicle sends it (no ingest_received_at).")
-
-
-def batch_body(max_records: int) -> dict[str, Any]:
-    """`openapi_extra` of the batch route."""
-    schema = {"type": "array", "items": _ref("TelemetryIn"), "minItems": 1, "maxItems": max_records}
-    return _body(schema, f"A JSON array of 1 to {max_records} records.")
-
-
 def _answer(
     model: type[BaseModel], description: str, headers: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    answer: dict[str, Any] = {"model": model, "description": description}
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(model.__name__)}},
+    }
     if headers:
         answer["headers"] = headers
     return answer
 
 
-def document_routes(*, batch: bool) -> dict[int | str, dict[str, Any]]:
-    """Every status an ingest route answers, with its body model (FastAPI's `responses=`)."""
+def ingest_operation(*, batch: bool, max_records: int) -> dict[str, Any]:
+    """The OpenAPI operation of one ingest route: body, key, and every status it answers."""
+    if batch:
+        schema: dict[str, Any] = {
+            "type": "array",
+            "items": _ref("TelemetryIn"),
+            "minItems": 1,
+            "maxItems": max_records,
+        }
+        body = f"A JSON array of 1 to {max_records} records."
+    else:
+        schema, body = _ref("TelemetryIn"), "One record as the vehicle sends it (no ingest_received_at)."
     return {
-        202: _answer(
-            BatchAccepted if batch else AcceptedOne,
-            "SQS acknowledged every accepted record"
-            + ("; rejected lists the records that broke the contract." if batch else "."),
-        ),
-        400: _answer(ErrorBody, "The body is not well-formed JSON (invalid_json)."),
-        401: _answer(
-            ErrorBody, "X-API-Key missing or not one of the keys (unauthorized).", _WWW_AUTHENTICATE
-        ),
-        413: _answer(
-            TooManyRecords if batch else ErrorBody,
-            "Body over the size limit (body_too_large)"
-            + (", or more records than a batch may hold (too_many_records)." if batch else "."),
-        ),
-        415: _answer(ErrorBody, "Content-Type is not application/json (unsupported_media_type)."),
-        422: _answer(
-            BatchRejected if batch else ErrorBody,
-            "Every record broke the contract (no_valid_records); nothing was queued."
+        "operationId": "ingestBatch" if batch else "ingestRecord",
+        "summary": (
+            f"Queue up to {max_records} records; valid ones are queued, invalid ones listed"
             if batch
-            else "The record broke the contract (invalid_record); detail names each field and rule.",
+            else "Queue one record"
         ),
-        503: _answer(
-            ErrorBody,
-            "SQS did not take the records (failed, timed out, overloaded, shutting down); retry later.",
-            _RETRY_AFTER,
-        ),
+        "security": [{SECURITY_SCHEME: []}],
+        "requestBody": {
+            "required": True,
+            "description": body,
+            "content": {"application/json": {"schema": schema}},
+        },
+        "responses": {
+            "202": _answer(
+                BatchAccepted if batch else AcceptedOne,
+                "SQS acknowledged every accepted record"
+                + ("; rejected lists the records that broke the contract." if batch else "."),
+            ),
+            "400": _answer(ErrorBody, "The body is not well-formed JSON (invalid_json)."),
+            "401": _answer(
+                ErrorBody, "X-API-Key missing or not one of the keys (unauthorized).", _WWW_AUTHENTICATE
+            ),
+            "413": _answer(
+                TooManyRecords if batch else ErrorBody,
+                "Body over the size limit (body_too_large)"
+                + (", or more records than a batch may hold (too_many_records)." if batch else "."),
+            ),
+            "415": _answer(ErrorBody, "Content-Type is not application/json (unsupported_media_type)."),
+            "422": _answer(
+                BatchRejected if batch else ErrorBody,
+                "Every record broke the contract (no_valid_records); nothing was queued."
+                if batch
+                else "The record broke the contract (invalid_record); detail names each field and rule.",
+            ),
+            "503": _answer(
+                ErrorBody,
+                "SQS did not take the records (failed, timed out, overloaded, shutting down); retry later.",
+                _RETRY_AFTER,
+            ),
+        },
     }
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Replace `app.openapi` with a builder that adds the contract schema and the key scheme."""
+def install_openapi(app: FastAPI, *, max_records: int) -> None:
+    """Replace `app.openapi` with a builder that adds the ingest routes, the models and the key scheme."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -126,12 +143,17 @@ def install_openapi(app: FastAPI) -> None:
                 description=DESCRIPTION,
                 routes=app.routes,
             )
+            schema["paths"][SINGLE_PATH] = {"post": ingest_operation(batch=False, max_records=max_records)}
+            schema["paths"][BATCH_PATH] = {"post": ingest_operation(batch=True, max_records=max_records)}
             components = schema.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
+            _, definitions = models_json_schema(
+                [(model, "serialization") for model in _MODELS], ref_template="#/components/schemas/{model}"
+            )
+            schemas.update(definitions["$defs"])
             record = TelemetryIn.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(record.pop("$defs", {}))
             schemas["TelemetryIn"] = record
-            schemas["Health"] = Health.model_json_schema()
             components["securitySchemes"] = {
                 SECURITY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"}
             }

@@ -15,7 +15,9 @@ spending one call per linger period). A request whose records end up split over 
 and fails on one of them gets 503 although some of its records were queued: the client retries and
 the duplicates are what at-least-once delivery allows (the aggregator counts distinct records).
 
-Records per message = 1 with linger 0 is the one-record-per-message baseline (`make bench`).
+A linger of 0 turns sharing off: each request's records go out at once in their own call(s),
+packed only among themselves. With records per message = 1 that is the plain
+one-record-per-message receiver, kept as the baseline `make bench` compares against.
 """
 
 from __future__ import annotations
@@ -193,19 +195,27 @@ class SqsPublisher:
         if self._outstanding + count > self._max_pending:
             raise PublishError(f"more than {self._max_pending} records are waiting for SQS")
         submission = _Submission(hour=hour, lines=lines, future=self._loop.create_future())
-        self._pending.append(submission)
         self._outstanding += count
-        self._pending_records += count
-        self._pending_bytes += sum(map(len, lines)) if count > 1 else len(lines[0])
+        try:
+            if self._linger == 0:
+                await self._flush([submission])  # no sharing: this request's own call(s), now
+            else:
+                self._enqueue(submission)
+            await submission.future
+        finally:
+            self._outstanding -= count
+
+    def _enqueue(self, submission: _Submission) -> None:
+        """Hand a submission to the flusher; wake it, and hurry it when a full call's worth waits."""
+        self._pending.append(submission)
+        lines = submission.lines
+        self._pending_records += len(lines)
+        self._pending_bytes += sum(map(len, lines)) if len(lines) > 1 else len(lines[0])
         if not self._wake.is_set():
             self._first_at = self._loop.time()
             self._wake.set()
         if self._pending_records >= self._full_records or self._pending_bytes >= self._full_bytes:
             self._full.set()
-        try:
-            await submission.future
-        finally:
-            self._outstanding -= count
 
     async def ready(self) -> str | None:
         def probe() -> None:

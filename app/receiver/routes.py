@@ -80,7 +80,9 @@ class ReceiverRoutes:
         received_at = self.clock()
         try:
             intake.require_json(content_type)
-            body = await intake.read_body(request, declared_length=content_length, limit=self.body_limit)
+            body = await intake.read_body(
+                request.receive, declared_length=content_length, limit=self.body_limit
+            )
             record = intake.parse_record(body, self._context(received_at))
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)
@@ -95,7 +97,9 @@ class ReceiverRoutes:
         received_at = self.clock()
         try:
             intake.require_json(content_type)
-            body = await intake.read_body(request, declared_length=content_length, limit=self.body_limit)
+            body = await intake.read_body(
+                request.receive, declared_length=content_length, limit=self.body_limit
+            )
             batch = intake.parse_batch(body, self._context(received_at), max_records=self.max_records)
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)

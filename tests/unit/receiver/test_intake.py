@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from app.contract import ValidationWindow, validation_context
 from app.receiver.errors import RequestRejectedError
-from app.receiver.intake import parse_batch, parse_record, require_json
+from app.receiver.intake import parse_batch, parse_record, read_body, require_json
 from tests.conftest import RecordFactory
 
 NOW = datetime.now(UTC)
@@ -124,3 +125,50 @@ def test_single_and_batch_agree_on_non_finite_numbers(record_factory: RecordFact
     single = refusal(parse_record, text, CONTEXT)
     batch = parse_batch(b"[" + text + b"]", CONTEXT, max_records=10)
     assert single.detail[0]["type"] == batch.rejected[0]["errors"][0]["type"] == "finite_number"
+
+
+def receiving(*messages: dict[str, Any]) -> Any:
+    """An ASGI receive callable that hands out `messages` in order."""
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    return receive
+
+
+def read(receive: Any, declared: bytes | None = None, limit: int = 10) -> bytes:
+    return asyncio.run(read_body(receive, declared_length=declared, limit=limit))
+
+
+def test_a_body_in_several_messages_is_joined() -> None:
+    receive = receiving(
+        {"type": "http.request", "body": b"[1,", "more_body": True},
+        {"type": "http.request", "body": b"2]", "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": False},
+    )
+    assert read(receive) == b"[1,2]"
+
+
+def test_a_body_over_the_limit_in_several_messages_is_413() -> None:
+    receive = receiving(*[{"type": "http.request", "body": b"12345", "more_body": True}] * 3)
+    exc = refusal(read, receive)
+    assert (exc.status, exc.error) == (413, "body_too_large")
+
+
+def test_a_declared_length_over_the_limit_is_413_before_reading() -> None:
+    exc = refusal(read, receiving(), b"11")
+    assert (exc.status, exc.error) == (413, "body_too_large")
+
+
+def test_a_malformed_content_length_is_400() -> None:
+    exc = refusal(read, receiving(), b"ten")
+    assert (exc.status, exc.error) == (400, "invalid_content_length")
+
+
+def test_a_client_that_disconnects_mid_body_is_refused() -> None:
+    receive = receiving(
+        {"type": "http.request", "body": b"[", "more_body": True}, {"type": "http.disconnect"}
+    )
+    exc = refusal(read, receive)
+    assert (exc.status, exc.error) == (400, "client_disconnected")

@@ -70,14 +70,14 @@ def test_concurrent_requests_share_one_message_and_one_call() -> None:
     assert sqs.delivered[0]["MessageAttributes"]["record_count"]["StringValue"] == "20"
 
 
-def test_baseline_mode_sends_one_record_per_message() -> None:
+def test_baseline_mode_sends_each_record_alone_in_its_own_call() -> None:
     sqs = FakeSqs()
     publisher = make(sqs, limits=PackLimits(1, 65_536), linger_seconds=0.0)
     outcomes = run(publisher, lambda: publish_each(publisher, lines(25)))
     assert outcomes == [None] * 25
     assert len(sqs.delivered) == 25
     assert all(e["MessageBody"].count("\n") == 0 for e in sqs.delivered)
-    assert all(len(call) <= 10 for call in sqs.calls)
+    assert [len(call) for call in sqs.calls] == [1] * 25  # no sharing: one call per request
 
 
 def test_a_request_is_answered_only_after_sqs_acknowledged() -> None:
