@@ -45,12 +45,14 @@ LOADTEST_ARGS ?=
 loadtest: $(STAMP) ## Locust, 10,000 records by default, then zero-loss and p95 checks against S3
 	$(BIN)/python -m loadtest.run --messages 10000 $(LOADTEST_ARGS)
 
-bench: $(STAMP) ## benchmarks: simulator records/s (>= 20,000); consumer drain records/s and AWS requests per 1,000 records
+bench: $(STAMP) ## benchmarks: simulator records/s (>= 20,000); consumer drain records/s and AWS requests per 1,000 records; receiver vs bare FastAPI (>= 60%) and SQS requests packed vs unpacked (>= 20x)
 	$(BIN)/python -m bench.simulator_bench
 	$(BIN)/python -m bench.consumer_bench
+	$(BIN)/python -m bench.receiver_bench
 
-schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1)
+schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs/openapi.json (the receiver)
 	$(BIN)/telemetry schema
+	$(BIN)/python -m app.receiver.openapi
 
 # The image installs from requirements.lock (docker/install.sh). --exclude-newer makes the lock a
 # function of pyproject.toml and this date alone: bump LOCK_DATE to take newer releases.
