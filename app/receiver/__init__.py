@@ -1,14 +1,15 @@
-"""The receiver: HTTP in, SQS out (`telemetry serve`, FastAPI on uvicorn).
+"""The receiver: HTTP in, SQS out (`telemetry serve`, FastAPI on uvicorn). Contract: docs/receiver.md.
 
 Modules, in the order a request meets them:
 
 - `auth`       X-API-Key checked in constant time against every configured key (rotation).
 - `intake`     content type, body size, JSON parsing and contract-v1 validation; plain functions.
-- `packing`    records -> SQS messages (JSON Lines, size-capped, one hour each) -> SendMessageBatch calls.
-- `publisher`  shares messages across concurrent requests (linger) and answers each request only
+- `routes`     the handlers, read like the HTTP contract; `errors`/`responses` shape every answer.
+- `publisher`  shares SQS messages across concurrent requests (linger) and answers each request only
                once SQS acknowledged every message holding its records.
-- `stats`      counts and samples aggregated per interval into one EMF event (not one per request).
-- `responses`  the JSON bodies of every answer, and the exception handlers that keep errors 4xx/503.
-- `app`        `create_app(settings, *, publisher=None)`: the routes, read like the HTTP contract.
+- `packing`    records -> SQS messages (JSON Lines, size-capped, one hour each) -> SendMessageBatch calls.
+- `stats`      counts and samples aggregated per interval into EMF events (not one per request).
+- `app`        `create_app(settings, *, publisher=None)`: routes, lifespan, error handlers.
+- `openapi`    the OpenAPI document (docs/openapi.json) with the response models of `schemas`.
 - `main`       the entry point: Settings from the environment, uvicorn, graceful drain on SIGTERM.
 """

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,19 +86,6 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _request_validation(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": ".".join(str(p) for p in e.get("loc", ())),
-            "rule": str(e.get("msg")),
-            "type": str(e.get("type")),
-        }
-        for e in exc.errors()
-    ]
-    return json_response(422, {"error": "invalid_request", "detail": errors})
-
-
 async def _bug(request: Request, exc: Exception) -> Response:
     _log.error(kv("unhandled_error", path=request.url.path, error=type(exc).__name__), exc_info=exc)
     return json_response(500, {"error": "internal", "detail": "unexpected error; see the receiver log"})
@@ -107,5 +93,4 @@ async def _bug(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(Exception, _bug)
