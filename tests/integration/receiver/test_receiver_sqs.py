@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -273,3 +274,38 @@ def test_no_message_mixes_two_hours_of_ingest_received_at(
     assert all(len(h) == 1 for h in hours)
     assert sorted(h.pop() for h in hours) == [10, 11]
     assert len(lines_of(messages)) == 10
+
+
+def test_shutdown_sends_waiting_records_at_once_and_answers_them(
+    settings_factory: SettingsFactory, record_factory: RecordFactory
+) -> None:
+    """What SIGTERM ends in: the lifespan closes the publisher while requests still wait in the linger.
+
+    (uvicorn first lets requests in flight finish; closing earlier is the harder case: nothing that
+    was waiting may be dropped, and nothing may wait out the linger.)
+    """
+    base = settings_factory(publish_linger_ms=1000)
+    settings = base.model_copy(update={"queue_url": provision(base).queue_url})
+    app = create_app(settings, metrics=InMemoryMetrics())
+    records = [record_factory(vehicle_id=f"v-{i}") for i in range(8)]
+
+    async def main() -> tuple[list[int], float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as client:
+            async with app.router.lifespan_context(app):
+                waiting = [
+                    asyncio.create_task(client.post("/v1/telemetry", json=r, headers=KEY_HEADERS))
+                    for r in records
+                ]
+                await asyncio.sleep(0.1)
+                assert not any(task.done() for task in waiting)
+                closing = time.monotonic()
+            answers = await asyncio.gather(*waiting)
+            return [a.status_code for a in answers], time.monotonic() - closing
+
+    statuses, drain_seconds = asyncio.run(main())
+    assert statuses == [202] * 8
+    assert drain_seconds < 0.9  # sent at close, not after the 1 s linger
+    assert sorted(parse_record(line).vehicle_id for line in lines_of(drain(settings))) == sorted(
+        r["vehicle_id"] for r in records
+    )
