@@ -123,6 +123,9 @@ class TestPayload:
         payload = {"battery_soc": 85.5, "charging": True, "dtc_count": 3, "cell_2_temp": -4.0}
         assert validate(at_now(payload=payload)).payload == payload
 
+    def test_integers_up_to_signed_64_bits_are_accepted(self, at_now: RecordFactory) -> None:
+        assert validate(at_now(payload={"odometer": 2**63 - 1})).payload == {"odometer": 2**63 - 1}
+
     def test_sixty_four_signals_are_accepted(self, at_now: RecordFactory) -> None:
         assert len(validate(at_now(payload={f"s_{i}": i for i in range(64)})).payload) == 64
 
@@ -139,6 +142,7 @@ class TestPayload:
             ({"soc": {"value": 85.5}}, "payload.soc"),
             ({"soc": [85.5]}, "payload.soc"),
             ({"soc": None}, "payload.soc"),
+            ({"odometer": 2**63}, "payload.odometer"),
         ],
     )
     def test_bad_payloads_are_rejected_naming_the_signal(
