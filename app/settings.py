@@ -61,27 +61,56 @@ class Settings(BaseSettings):
     )
 
     # --- Resources (defaults shared with infra/ through app/pipeline_defaults.json) -------------
-    queue_name: str = Field(_DEFAULTS.queue_name, min_length=1, max_length=80)
+    queue_name: str = Field(
+        _DEFAULTS.queue_name, min_length=1, max_length=80, description="SQS queue the receiver feeds."
+    )
     queue_url: str | None = Field(
         None, description="Used as is when set; otherwise resolved from queue_name."
     )
-    dlq_name: str = Field(_DEFAULTS.dlq_name, min_length=1, max_length=80)
+    dlq_name: str = Field(
+        _DEFAULTS.dlq_name, min_length=1, max_length=80, description="Dead-letter queue of the queue."
+    )
     dlq_url: str | None = Field(None, description="Used as is when set; otherwise resolved from dlq_name.")
-    bucket: str = Field(_DEFAULTS.bucket_name, min_length=3, max_length=63)
-    raw_prefix: str = Field(_DEFAULTS.raw_prefix, pattern=r"^([A-Za-z0-9._-]+/)+$")
-    aggregates_prefix: str = Field(_DEFAULTS.aggregates_prefix, pattern=r"^([A-Za-z0-9._-]+/)+$")
-    visibility_timeout_seconds: int = Field(_DEFAULTS.queue.visibility_timeout_seconds, ge=5, le=43200)
-    max_receive_count: int = Field(_DEFAULTS.queue.max_receive_count, ge=1, le=1000)
+    bucket: str = Field(
+        _DEFAULTS.bucket_name,
+        min_length=3,
+        max_length=63,
+        description="S3 bucket for raw data and aggregates.",
+    )
+    raw_prefix: str = Field(
+        _DEFAULTS.raw_prefix,
+        pattern=r"^([A-Za-z0-9._-]+/)+$",
+        description="Key prefix of the raw partitions.",
+    )
+    aggregates_prefix: str = Field(
+        _DEFAULTS.aggregates_prefix,
+        pattern=r"^([A-Za-z0-9._-]+/)+$",
+        description="Key prefix of the hourly aggregates.",
+    )
+    visibility_timeout_seconds: int = Field(
+        _DEFAULTS.queue.visibility_timeout_seconds,
+        ge=5,
+        le=43200,
+        description="How long a received message stays hidden; the consumer extends it for held ones.",
+    )
+    max_receive_count: int = Field(
+        _DEFAULTS.queue.max_receive_count,
+        ge=1,
+        le=1000,
+        description="Receives before a message goes to the DLQ.",
+    )
 
     # --- Receiver --------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Listen address; the container sets 0.0.0.0.")
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="Listen port of the receiver.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated accepted X-API-Key values; several at once allow rotation.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
-    max_batch_records: int = Field(500, ge=1, le=10_000)
+    max_batch_records: int = Field(
+        500, ge=1, le=10_000, description="Records per batch request at most (413)."
+    )
     max_record_age_seconds: int = Field(
         7 * 24 * 3600, ge=60, description="Records whose timestamp is older are rejected."
     )
@@ -114,10 +143,18 @@ class Settings(BaseSettings):
 
     # --- Consumer --------------------------------------------------------------------------
     consumer_pollers: int = Field(4, ge=1, le=64, description="Concurrent ReceiveMessage long polls.")
-    receive_wait_seconds: int = Field(_DEFAULTS.queue.receive_wait_time_seconds, ge=0, le=20)
-    flush_max_records: int = Field(100, ge=1, le=1_000_000)
-    flush_max_bytes: int = Field(5_000_000, ge=1024)
-    flush_max_age_seconds: float = Field(2.0, gt=0, le=600)
+    receive_wait_seconds: int = Field(
+        _DEFAULTS.queue.receive_wait_time_seconds, ge=0, le=20, description="SQS long-poll wait per receive."
+    )
+    flush_max_records: int = Field(
+        100, ge=1, le=1_000_000, description="Flush when this many records are held."
+    )
+    flush_max_bytes: int = Field(
+        5_000_000, ge=1024, description="Flush before an object would exceed this size."
+    )
+    flush_max_age_seconds: float = Field(
+        2.0, gt=0, le=600, description="Flush when the oldest held record is this old."
+    )
     gzip_objects: bool = Field(False, description="Write .jsonl.gz instead of .jsonl.")
     consumer_writers: int = Field(
         2, ge=1, le=32, description="Batches written to S3 at once (PUT + delete), beside the pollers."
@@ -127,8 +164,12 @@ class Settings(BaseSettings):
     )
 
     # --- Observability ---------------------------------------------------------------------
-    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    metrics_namespace: str = Field("FleetTelemetry", min_length=1)
+    log_level: str = Field(
+        "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="DEBUG adds a line per request."
+    )
+    metrics_namespace: str = Field(
+        "FleetTelemetry", min_length=1, description="CloudWatch namespace of EMF metrics."
+    )
     metrics_enabled: bool = Field(True, description="Emit CloudWatch EMF metrics.")
 
     @field_validator("api_keys", mode="before")
