@@ -9,9 +9,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "alarms_watch_the_upgrade_triggers" {
+run "alarms_and_dashboard" {
   command = apply
 
+  # The upgrade triggers, each notifying the alarm topic.
   assert {
     condition = (
       aws_cloudwatch_metric_alarm.queue_oldest_message_age.metric_name == "ApproximateAgeOfOldestMessage" &&
@@ -90,24 +91,8 @@ run "alarms_watch_the_upgrade_triggers" {
     condition     = anytrue([for s in jsondecode(aws_kms_key.this.policy).Statement : s.Principal == { Service = "cloudwatch.amazonaws.com" }])
     error_message = "The key policy must let CloudWatch publish to the encrypted topic."
   }
-}
 
-run "alarms_go_to_an_existing_topic_when_given" {
-  command = apply
-
-  variables {
-    alarm_topic_arn = "arn:aws:sns:eu-central-1:123456789012:ops-pager"
-  }
-
-  assert {
-    condition     = length(aws_sns_topic.alarms) == 0 && aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_actions == toset(["arn:aws:sns:eu-central-1:123456789012:ops-pager"])
-    error_message = "With alarm_topic_arn set, no topic is created and alarms notify the given one."
-  }
-}
-
-run "dashboard_shows_latency_throughput_and_queue_depth" {
-  command = apply
-
+  # The dashboard: latency percentiles, throughput, queue depth.
   assert {
     condition = length(setsubtract(
       ["p50", "p95", "p99"],
@@ -124,3 +109,17 @@ run "dashboard_shows_latency_throughput_and_queue_depth" {
     error_message = "The dashboard must show throughput (records accepted, persisted), queue depth and age, and requests."
   }
 }
+
+run "alarms_go_to_an_existing_topic_when_given" {
+  command = apply
+
+  variables {
+    alarm_topic_arn = "arn:aws:sns:eu-central-1:123456789012:ops-pager"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.alarms) == 0 && aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_actions == toset(["arn:aws:sns:eu-central-1:123456789012:ops-pager"])
+    error_message = "With alarm_topic_arn set, no topic is created and alarms notify the given one."
+  }
+}
+

@@ -10,9 +10,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "both_services_are_scalable_targets" {
+run "receiver_scales_on_requests_and_cpu" {
   command = apply
 
+  # Both services' desired counts are scalable targets.
   assert {
     condition = {
       for k, t in aws_appautoscaling_target.this : k => [t.service_namespace, t.scalable_dimension, t.resource_id, t.min_capacity, t.max_capacity]
@@ -22,11 +23,8 @@ run "both_services_are_scalable_targets" {
     }
     error_message = "Receiver (2-10 tasks) and consumer (1-10 tasks) desired counts must be scalable."
   }
-}
 
-run "receiver_tracks_requests_and_cpu" {
-  command = apply
-
+  # The receiver tracks ALB requests per task and CPU.
   assert {
     condition = (
       aws_appautoscaling_policy.receiver_requests.policy_type == "TargetTrackingScaling" &&

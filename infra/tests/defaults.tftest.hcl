@@ -12,9 +12,10 @@ variables {
   shared      = jsondecode(file("../app/pipeline_defaults.json"))
 }
 
-run "names_match_the_embedded_stack" {
-  command = plan
+run "names_and_settings_match_the_embedded_stack" {
+  command = apply
 
+  # Names.
   assert {
     condition     = aws_sqs_queue.this.name == var.shared.queue_name && aws_sqs_queue.dlq.name == var.shared.dlq_name
     error_message = "Queue and DLQ names must be those in app/pipeline_defaults.json."
@@ -29,11 +30,8 @@ run "names_match_the_embedded_stack" {
     condition     = aws_ecs_cluster.this.name == var.shared.name && aws_ecr_repository.this.name == var.shared.name
     error_message = "Cluster and repository carry the shared name."
   }
-}
 
-run "queue_settings_match_the_embedded_stack" {
-  command = plan
-
+  # Queue and DLQ settings.
   assert {
     condition = (
       aws_sqs_queue.this.visibility_timeout_seconds == var.shared.queue.visibility_timeout_seconds &&
@@ -44,11 +42,8 @@ run "queue_settings_match_the_embedded_stack" {
     )
     error_message = "Queue and DLQ settings must be those in app/pipeline_defaults.json."
   }
-}
 
-run "redrive_and_lifecycle_match_the_embedded_stack" {
-  command = apply
-
+  # Redrive, lifecycle rules, versioning, prefixes.
   assert {
     condition     = jsondecode(aws_sqs_queue.this.redrive_policy).maxReceiveCount == var.shared.queue.max_receive_count
     error_message = "maxReceiveCount must be the one in app/pipeline_defaults.json."
@@ -103,3 +98,4 @@ run "redrive_and_lifecycle_match_the_embedded_stack" {
     error_message = "The containers must be told the shared prefixes."
   }
 }
+

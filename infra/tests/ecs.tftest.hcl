@@ -11,9 +11,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "one_image_three_commands" {
+run "tasks_services_alb_and_schedule" {
   command = apply
 
+  # One image, three commands, Fargate, X86_64 by default.
   assert {
     condition = {
       for k, td in aws_ecs_task_definition.this : k => concat(jsondecode(td.container_definitions)[0].entryPoint, jsondecode(td.container_definitions)[0].command)
@@ -41,10 +42,6 @@ run "one_image_three_commands" {
     condition     = alltrue([for td in aws_ecs_task_definition.this : one(td.runtime_platform).cpu_architecture == "X86_64"])
     error_message = "The default CPU architecture must be X86_64."
   }
-}
-
-run "emf_goes_to_stdout_because_no_agent_runs" {
-  command = apply
 
   # With no CloudWatch agent sidecar, aws-embedded-metrics' ECS mode would send to TCP 25888 and
   # lose every metric. Every task must either set AWS_EMF_ENVIRONMENT=local or run the agent.
@@ -74,11 +71,8 @@ run "emf_goes_to_stdout_because_no_agent_runs" {
     condition     = alltrue([for g in aws_cloudwatch_log_group.this : g.retention_in_days == 30 && g.kms_key_id == aws_kms_key.this.arn])
     error_message = "Log groups must have a retention (30 days by default) and be encrypted with the module's key."
   }
-}
 
-run "containers_get_the_settings_they_read" {
-  command = apply
-
+  # Every container gets the settings app/settings.py reads; API keys only as a secret, only in the receiver.
   assert {
     condition = alltrue([
       for td in aws_ecs_task_definition.this : length(setsubtract(
@@ -132,11 +126,8 @@ run "containers_get_the_settings_they_read" {
     condition     = alltrue([for td in aws_ecs_task_definition.this : jsondecode(td.container_definitions)[0].readonlyRootFilesystem])
     error_message = "Containers must run with a read-only root filesystem."
   }
-}
 
-run "services_stop_gracefully_and_roll_back" {
-  command = apply
-
+  # Graceful stop, circuit breaker with rollback, Container Insights.
   assert {
     condition     = jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].stopTimeout == 30
     error_message = "The consumer needs 30 s after SIGTERM to flush its buffer."
@@ -164,11 +155,8 @@ run "services_stop_gracefully_and_roll_back" {
     condition     = [for s in aws_ecs_cluster.this.setting : s.value if s.name == "containerInsights"] == ["enabled"]
     error_message = "Container Insights must be enabled (the consumer's scaling metric comes from it)."
   }
-}
 
-run "alb_serves_http_without_a_certificate_and_checks_healthz" {
-  command = apply
-
+  # ALB without a certificate (dev): HTTP, health check /healthz.
   assert {
     condition     = length(aws_lb_listener.http) == 1 && length(aws_lb_listener.https) == 0 && aws_lb_listener.http[0].protocol == "HTTP"
     error_message = "Without a certificate (dev) the ALB serves plain HTTP on 80."
@@ -187,6 +175,27 @@ run "alb_serves_http_without_a_certificate_and_checks_healthz" {
   assert {
     condition     = output.ingest_url == "http://fleet-telemetry-1234567890.eu-central-1.elb.amazonaws.com/v1/telemetry"
     error_message = "ingest_url must point at the ALB's /v1/telemetry over HTTP in dev."
+  }
+
+  # The aggregator runs every hour via EventBridge Scheduler.
+  assert {
+    condition     = aws_scheduler_schedule.aggregator.schedule_expression == "cron(5 * * * ? *)" && aws_scheduler_schedule.aggregator.schedule_expression_timezone == "UTC"
+    error_message = "The aggregator must run every hour, at 5 minutes past (UTC)."
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.aggregator.target[0].arn == aws_ecs_cluster.this.arn &&
+      aws_scheduler_schedule.aggregator.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].task_definition_arn == aws_ecs_task_definition.this["aggregator"].arn &&
+      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].launch_type == "FARGATE"
+    )
+    error_message = "The schedule must RunTask the aggregator's task definition on Fargate in this cluster, with the scheduler role."
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.aggregator.flexible_time_window[0].mode == "OFF"
+    error_message = "The schedule must fire on time (no flexible window)."
   }
 }
 
@@ -231,26 +240,3 @@ run "arm64_is_a_variable" {
   }
 }
 
-run "aggregator_runs_every_hour" {
-  command = apply
-
-  assert {
-    condition     = aws_scheduler_schedule.aggregator.schedule_expression == "cron(5 * * * ? *)" && aws_scheduler_schedule.aggregator.schedule_expression_timezone == "UTC"
-    error_message = "The aggregator must run every hour, at 5 minutes past (UTC)."
-  }
-
-  assert {
-    condition = (
-      aws_scheduler_schedule.aggregator.target[0].arn == aws_ecs_cluster.this.arn &&
-      aws_scheduler_schedule.aggregator.target[0].role_arn == aws_iam_role.scheduler.arn &&
-      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].task_definition_arn == aws_ecs_task_definition.this["aggregator"].arn &&
-      aws_scheduler_schedule.aggregator.target[0].ecs_parameters[0].launch_type == "FARGATE"
-    )
-    error_message = "The schedule must RunTask the aggregator's task definition on Fargate in this cluster, with the scheduler role."
-  }
-
-  assert {
-    condition     = aws_scheduler_schedule.aggregator.flexible_time_window[0].mode == "OFF"
-    error_message = "The schedule must fire on time (no flexible window)."
-  }
-}

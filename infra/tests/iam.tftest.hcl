@@ -10,9 +10,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "task_roles_allow_exactly_what_each_component_does" {
+run "each_role_allows_exactly_what_its_component_does" {
   command = apply
 
+  # Task roles: exact actions and resources per component.
   assert {
     condition = jsondecode(aws_iam_role_policy.task["receiver"].policy).Statement == [
       { Sid = "PublishToTheQueue", Effect = "Allow", Action = ["sqs:GetQueueAttributes", "sqs:SendMessage"], Resource = aws_sqs_queue.this.arn },
@@ -54,11 +55,8 @@ run "task_roles_allow_exactly_what_each_component_does" {
     ])
     error_message = "Task roles must be assumable by ECS tasks of this account only."
   }
-}
 
-run "execution_role_reads_only_its_image_logs_and_secret" {
-  command = apply
-
+  # Execution role: ECR pull, its log groups, the API-key secret.
   assert {
     condition = {
       for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Sid => s.Action
@@ -81,11 +79,8 @@ run "execution_role_reads_only_its_image_logs_and_secret" {
     condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "PullTheImage"] == [aws_ecr_repository.this.arn]
     error_message = "The execution role may pull only from this module's repository."
   }
-}
 
-run "scheduler_runs_only_the_aggregator" {
-  command = apply
-
+  # Scheduler: RunTask of the aggregator, PassRole of its two roles only.
   assert {
     condition = jsondecode(aws_iam_role_policy.scheduler.policy).Statement == [
       {
@@ -116,3 +111,4 @@ run "scheduler_runs_only_the_aggregator" {
     error_message = "Only EventBridge Scheduler may assume the scheduler role."
   }
 }
+

@@ -10,9 +10,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "bucket_is_private_encrypted_and_tls_only" {
+run "bucket_is_private_encrypted_and_tiered_within_class_minimums" {
   command = apply
 
+  # Private, encrypted, ACLs off, TLS only.
   assert {
     condition = (
       aws_s3_bucket_public_access_block.this.block_public_acls &&
@@ -51,11 +52,8 @@ run "bucket_is_private_encrypted_and_tls_only" {
     condition     = aws_s3_bucket.this.force_destroy == false
     error_message = "By default destroy must not delete data."
   }
-}
 
-run "lifecycle_days_respect_storage_class_minimums" {
-  command = apply
-
+  # Lifecycle day counts valid for their storage classes.
   assert {
     condition = alltrue(flatten([
       for r in aws_s3_bucket_lifecycle_configuration.this.rule : [

@@ -10,9 +10,10 @@ variables {
   image_tag   = "0123abc"
 }
 
-run "redrive_wires_the_queue_to_its_dlq" {
+run "queue_and_dlq_as_the_consumer_needs_them" {
   command = apply
 
+  # Redrive: the queue's policy targets the DLQ; only the queue may use the DLQ.
   assert {
     condition     = jsondecode(aws_sqs_queue.this.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dlq.arn
     error_message = "The ingest queue's redrive policy must target the DLQ's ARN."
@@ -37,11 +38,8 @@ run "redrive_wires_the_queue_to_its_dlq" {
     condition     = aws_sqs_queue_redrive_allow_policy.dlq.queue_url == aws_sqs_queue.dlq.id
     error_message = "The redrive-allow policy must be set on the DLQ."
   }
-}
 
-run "both_queues_are_encrypted_and_tls_only" {
-  command = plan
-
+  # Encryption at rest and TLS in transit on both queues.
   assert {
     condition     = aws_sqs_queue.this.sqs_managed_sse_enabled && aws_sqs_queue.dlq.sqs_managed_sse_enabled
     error_message = "Both queues must have server-side encryption (SSE-SQS)."
@@ -54,11 +52,8 @@ run "both_queues_are_encrypted_and_tls_only" {
     ])
     error_message = "Both queues must deny requests that do not use TLS."
   }
-}
 
-run "queue_settings_follow_the_consumer" {
-  command = plan
-
+  # Long polling, visibility timeout consistent with the consumer, DLQ retention.
   assert {
     condition     = aws_sqs_queue.this.receive_wait_time_seconds == 20
     error_message = "The queue must long-poll (20 s wait)."
