@@ -134,20 +134,21 @@ def aggregate_hour(
     )
     metrics.emit(
         {
-            "Runtime": runtime_ms,
+            "RuntimeMs": runtime_ms,
             "Vehicles": fleet.vehicles,
             "Records": fleet.records,
             "DistinctRecords": fleet.distinct,
-            "DuplicateRate": fleet.duplicate_rate * 100,
+            # a fraction (0.005 = 0.5%), as infra/alarms.tf's duplicate-rate threshold expects
+            "DuplicateRate": fleet.duplicate_rate,
             "InvalidLines": fleet.invalid_lines,
             "Objects": fleet.objects,
         },
         units={
-            "Runtime": "Milliseconds",
+            "RuntimeMs": "Milliseconds",
             "Vehicles": "Count",
             "Records": "Count",
             "DistinctRecords": "Count",
-            "DuplicateRate": "Percent",
+            "DuplicateRate": "None",
             "InvalidLines": "Count",
             "Objects": "Count",
         },

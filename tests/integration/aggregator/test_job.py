@@ -188,10 +188,9 @@ def test_every_statistic_over_plain_and_gzip_objects(
         "DistinctRecords": 4,
         "InvalidLines": 1,
     }
-    assert event["metrics"]["DuplicateRate"] == pytest.approx(100 * 2 / 6)
-    assert event["metrics"]["Runtime"] > 0
-    assert event["units"]["Runtime"] == "Milliseconds"
-    assert event["units"]["DuplicateRate"] == "Percent"
+    assert event["metrics"]["DuplicateRate"] == pytest.approx(2 / 6)
+    assert event["metrics"]["RuntimeMs"] > 0
+    assert event["units"]["RuntimeMs"] == "Milliseconds"
 
 
 def test_empty_hour_writes_a_valid_empty_result(bucket: Bucket) -> None:
