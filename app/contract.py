@@ -12,6 +12,7 @@ are legitimately old.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
@@ -57,8 +58,12 @@ class ValidationWindow:
 
 
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 UTC with exactly millisecond precision and a `Z`, e.g. 2025-10-19T12:34:56.123Z."""
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with exactly millisecond precision and a `Z`, e.g. 2025-10-19T12:34:56.123Z.
+
+    `isoformat` truncates to milliseconds and always writes a 4-digit year; it is about twice as fast
+    as strftime, and the receiver formats two timestamps per record.
+    """
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def _to_utc_millis(value: datetime) -> datetime:
@@ -192,15 +197,28 @@ class TelemetryRecord(TelemetryIn):
 
     def to_json(self) -> bytes:
         """Compact, stable JSON: fixed key order, payload keys sorted, timestamps in ms with Z."""
-        return orjson.dumps(
-            {
-                "timestamp": format_timestamp(self.timestamp),
-                "vehicle_id": self.vehicle_id,
-                "can_id": self.can_id,
-                "payload": dict(sorted(self.payload.items())),
-                "ingest_received_at": format_timestamp(self.ingest_received_at),
-            }
-        )
+        return _stored_line(self, format_timestamp(self.ingest_received_at))
+
+
+def _stored_line(record: TelemetryIn, ingest_received_at: str) -> bytes:
+    return orjson.dumps(
+        {
+            "timestamp": format_timestamp(record.timestamp),
+            "vehicle_id": record.vehicle_id,
+            "can_id": record.can_id,
+            "payload": dict(sorted(record.payload.items())),
+            "ingest_received_at": ingest_received_at,
+        }
+    )
+
+
+def stamped_lines(records: Iterable[TelemetryIn], received_at: datetime) -> list[bytes]:
+    """`[r.stamp(received_at).to_json() for r in records]`, byte for byte, without a model per record.
+
+    The receiver's hot path: the arrival time is formatted once per request, not once per record.
+    """
+    ingest_received_at = format_timestamp(_to_utc_millis(received_at))
+    return [_stored_line(record, ingest_received_at) for record in records]
 
 
 def validation_context(window: ValidationWindow | None) -> dict[str, Any] | None:

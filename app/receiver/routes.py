@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from app.contract import ValidationWindow, validation_context
+from app.contract import ValidationWindow, stamped_lines, validation_context
 from app.errors import PublishError
 from app.observability import kv
 from app.receiver import intake, responses
@@ -86,7 +86,7 @@ class ReceiverRoutes:
             record = intake.parse_record(body, self._context(received_at))
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)
-        failure = await self._publish(received_at, [record.stamp(received_at).to_json()])
+        failure = await self._publish(received_at, stamped_lines([record], received_at))
         return _logged(request, failure or responses.accepted_one(), 1, started)
 
     async def ingest_batch(self, request: Request) -> Response:
@@ -107,7 +107,7 @@ class ReceiverRoutes:
             self.stats.rejected_record(rejected["errors"][0]["type"] if rejected["errors"] else "invalid")
         if not batch.records:
             return _logged(request, responses.no_valid_records(batch.rejected), 0, started)
-        lines = [record.stamp(received_at).to_json() for record in batch.records]
+        lines = stamped_lines(batch.records, received_at)
         failure = await self._publish(received_at, lines)
         answer = failure or responses.accepted_batch(len(lines), batch.rejected)
         return _logged(request, answer, len(lines), started)

@@ -207,3 +207,20 @@ class TestSerialisation:
 def test_checked_in_schema_matches_the_code() -> None:
     """Fails when the model changes without `make schema` (the schema is what consumers read)."""
     assert SCHEMA_PATH.read_text(encoding="utf-8") == render_json_schema(), "run `make schema`"
+
+
+def test_stamped_lines_match_stamp_then_to_json() -> None:
+    """The receiver's fast path writes exactly the bytes of the model path."""
+    from app.contract import TelemetryIn, stamped_lines
+
+    record = TelemetryIn.model_validate(
+        {
+            "timestamp": "2025-10-19T14:34:56.123456+02:00",
+            "vehicle_id": "veh-1",
+            "can_id": "0x1f0",
+            "payload": {"b": 1.5, "a": True},
+        }
+    )
+    received_at = datetime(2025, 10, 19, 12, 34, 57, 987654, tzinfo=UTC)
+    assert stamped_lines([record], received_at) == [record.stamp(received_at).to_json()]
+    assert b'"ingest_received_at":"2025-10-19T12:34:57.987Z"' in stamped_lines([record], received_at)[0]
