@@ -45,10 +45,8 @@ LOADTEST_ARGS ?=
 loadtest: $(STAMP) ## Locust, 10,000 records by default, then zero-loss and p95 checks against S3
 	$(BIN)/python -m loadtest.run --messages 10000 $(LOADTEST_ARGS)
 
-bench: $(STAMP) ## benchmarks: simulator records/s (>= 20,000); consumer drain records/s and AWS requests per 1,000 records; receiver vs bare FastAPI (>= 60%) and SQS requests packed vs unpacked (>= 20x)
-	$(BIN)/python -m bench.simulator_bench
-	$(BIN)/python -m bench.consumer_bench
-	$(BIN)/python -m bench.receiver_bench
+bench: $(STAMP) ## all benchmarks in one run (~6 min): receiver vs bare FastAPI, batches, end-to-end records/s at p95 < 1 s, cost per million records, RSS, simulator; writes out/bench.json
+	$(BIN)/python -m bench
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs/openapi.json (the receiver)
 	$(BIN)/telemetry schema
