@@ -45,7 +45,7 @@ LOADTEST_ARGS ?=
 loadtest: $(STAMP) ## Locust, 10,000 records by default, then zero-loss and p95 checks against S3
 	$(BIN)/python -m loadtest.run --messages 10000 $(LOADTEST_ARGS)
 
-bench: $(STAMP) ## all benchmarks in one run (~6 min): receiver vs bare FastAPI, batches, end-to-end records/s at p95 < 1 s, cost per million records, RSS, simulator; writes out/bench.json
+bench: $(STAMP) ## all benchmarks in one run (~4 min): receiver vs bare FastAPI, batches, end-to-end records/s at p95 < 1 s, cost per million records, RSS, simulator; writes out/bench.json
 	$(BIN)/python -m bench
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs/openapi.json (the receiver)

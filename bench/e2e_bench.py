@@ -40,7 +40,7 @@ from bench.receiver_bench import BATCH_PATH, BATCH_SIZE, records, request_bytes
 from loadtest.stack import PipelineStack
 
 BUDGET_MS: Final = 1000.0
-DEFAULT_RATES: Final = [1000, 2500, 5000, 7500, 10000, 12500]
+DEFAULT_RATES: Final = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 20000]
 #: A step whose accepted rate falls below this share of the offered one is not held.
 HELD_SHARE: Final = 0.95
 GENERATOR_CONNECTIONS: Final = 16
