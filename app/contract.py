@@ -12,6 +12,7 @@ are legitimately old.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -66,8 +68,24 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
+#: pydantic's datetime also takes epoch numbers and digit strings ("1760000000"); the contract and its
+#: JSON Schema say an ISO 8601 string, so anything not starting with a date is refused first.
+_ISO_DATE_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_8601_text(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_START.match(value)):
+        return value
+    raise PydanticCustomError(
+        "timestamp_format", "must be an ISO 8601 date-time string with a UTC offset (no epoch numbers)"
+    )
+
+
 def _to_utc_millis(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:30+01:00: not a ValueError, so pydantic would not catch it
+        raise PydanticCustomError("datetime_range", "is outside the representable date range") from None
     return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
@@ -94,6 +112,7 @@ def _signal_value(value: Any) -> bool | int | float:
 
 Timestamp = Annotated[
     AwareDatetime,
+    BeforeValidator(_iso_8601_text),
     AfterValidator(_to_utc_millis),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]

@@ -232,7 +232,10 @@ class Consumer:
                 continue
             backoff = 0.0
             if messages:
-                self.accept(messages)
+                try:
+                    self.accept(messages)
+                except Exception:  # a bug must not kill the poller: what was not buffered reappears
+                    log.exception(kv("accept_failed", messages=len(messages)))
 
     def accept(self, messages: Sequence[ReceivedMessage]) -> None:
         """Decode each message on its own and buffer the good ones (what a poller does per receive)."""

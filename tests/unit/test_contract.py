@@ -54,10 +54,32 @@ class TestTimestamp:
         assert error_locs(exc.value) == ["timestamp"]
         assert "timezone" in str(exc.value)
 
+    @pytest.mark.parametrize("timestamp", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"])
+    def test_dates_beyond_the_utc_range_are_rejected_not_crashed(
+        self, at_now: RecordFactory, timestamp: str
+    ) -> None:
+        with pytest.raises(ValidationError) as exc:
+            validate(at_now(timestamp=timestamp), window=None)
+        assert error_locs(exc.value) == ["timestamp"]
+        assert exc.value.errors()[0]["type"] == "datetime_range"
+
     def test_not_a_date_is_rejected(self, at_now: RecordFactory) -> None:
         with pytest.raises(ValidationError) as exc:
             validate(at_now(timestamp="yesterday"))
         assert error_locs(exc.value) == ["timestamp"]
+
+    @pytest.mark.parametrize("epoch", [1760877296, 1760877296.123, 1760877296123, "1760877296"])
+    def test_epoch_numbers_are_rejected_in_both_parse_paths(
+        self, at_now: RecordFactory, epoch: object
+    ) -> None:
+        # pydantic would read these as a valid recent time; the contract says ISO 8601 text (found by
+        # the chaos suite's hostile-input scenario: such records reached S3).
+        record = at_now(timestamp=epoch)
+        with pytest.raises(ValidationError) as exc:
+            validate(record)
+        assert exc.value.errors()[0]["type"] == "timestamp_format"
+        with pytest.raises(ValidationError):
+            TelemetryIn.model_validate_json(json.dumps(record), context=validation_context(WINDOW))
 
     def test_up_to_five_minutes_ahead_is_accepted(self, at_now: RecordFactory) -> None:
         ahead = NOW + timedelta(minutes=4, seconds=59)

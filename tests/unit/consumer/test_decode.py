@@ -185,3 +185,10 @@ def test_fast_path_accepts_only_what_the_model_accepts_and_stores_it_identically
     if fast is not None:
         assert fast[0] == line == model_line
     assert decode_line(line)[0] == model_line
+
+
+def test_a_date_beyond_the_utc_range_is_refused_not_raised() -> None:
+    """It used to escape as OverflowError and kill the poller thread that decoded it."""
+    line = orjson.dumps(_record(timestamp="0001-01-01T00:30:00+01:00"))
+    with pytest.raises(ContractError, match="timestamp"):
+        decode_line(line)
