@@ -16,24 +16,31 @@ from botocore.config import Config
 from app.settings import Settings
 
 
-def client_config(settings: Settings, *, pool_size: int | None = None) -> Config:
+def client_config(
+    settings: Settings,
+    *,
+    pool_size: int | None = None,
+    read_timeout: float | None = None,
+    max_attempts: int | None = None,
+) -> Config:
+    """Timeouts and retries from Settings; a caller with a tighter deadline narrows them."""
     return Config(
         region_name=settings.aws_region,
         connect_timeout=settings.aws_connect_timeout_seconds,
-        read_timeout=settings.aws_read_timeout_seconds,
-        retries={"max_attempts": settings.aws_max_attempts, "mode": "adaptive"},
+        read_timeout=read_timeout or settings.aws_read_timeout_seconds,
+        retries={"max_attempts": max_attempts or settings.aws_max_attempts, "mode": "adaptive"},
         max_pool_connections=pool_size or settings.aws_max_pool_connections,
         tcp_keepalive=True,
     )
 
 
-def make_client(service: str, settings: Settings, *, pool_size: int | None = None) -> Any:
+def make_client(service: str, settings: Settings, *, config: Config | None = None) -> Any:
     """A boto3 client for `service`; each call builds its own session, so threads never share one."""
     session = boto3.session.Session(region_name=settings.aws_region)
     return session.client(
         service,
         endpoint_url=endpoint_url(service, settings),
-        config=client_config(settings, pool_size=pool_size),
+        config=config or client_config(settings),
     )
 
 
@@ -48,12 +55,12 @@ def endpoint_url(service: str, settings: Settings) -> str | None:
     return specific or settings.aws_endpoint_url
 
 
-def sqs_client(settings: Settings, *, pool_size: int | None = None) -> Any:
-    return make_client("sqs", settings, pool_size=pool_size)
+def sqs_client(settings: Settings, *, pool_size: int | None = None, **narrower: Any) -> Any:
+    return make_client("sqs", settings, config=client_config(settings, pool_size=pool_size, **narrower))
 
 
 def s3_client(settings: Settings, *, pool_size: int | None = None) -> Any:
-    return make_client("s3", settings, pool_size=pool_size)
+    return make_client("s3", settings, config=client_config(settings, pool_size=pool_size))
 
 
 def resolve_queue_url(sqs: Any, *, url: str | None, name: str) -> str:

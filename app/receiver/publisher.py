@@ -138,7 +138,14 @@ class SqsPublisher:
     @classmethod
     def from_settings(cls, settings: Settings, *, stats: ReceiverStats) -> SqsPublisher:
         """Build the boto3 client (at start-up, never at import) and resolve the queue URL."""
-        sqs = sqs_client(settings, pool_size=settings.publish_concurrency + 1)
+        # A send may not hold a slot much past the request's own deadline: the read timeout is
+        # capped by it and botocore retries once (the publisher retries failed entries itself).
+        sqs = sqs_client(
+            settings,
+            pool_size=settings.publish_concurrency + 1,
+            read_timeout=min(settings.aws_read_timeout_seconds, settings.publish_timeout_seconds),
+            max_attempts=2,
+        )
         try:
             queue_url = resolve_queue_url(sqs, url=settings.queue_url, name=settings.queue_name)
         except (BotoCoreError, ClientError) as exc:
@@ -196,12 +203,20 @@ class SqsPublisher:
             raise PublishError(f"more than {self._max_pending} records are waiting for SQS")
         submission = _Submission(hour=hour, lines=lines, future=self._loop.create_future())
         self._outstanding += count
+        # Whoever resolves the future after the request stopped waiting: nobody reads it then.
+        submission.future.add_done_callback(_consume_result)
         try:
-            if self._linger == 0:
-                await self._flush([submission])  # no sharing: this request's own call(s), now
+            if self._linger == 0:  # no sharing: this request's own call(s), now, tracked for close()
+                task = self._loop.create_task(self._flush([submission]))
+                self._flushes.add(task)
+                task.add_done_callback(self._flushes.discard)
             else:
                 self._enqueue(submission)
-            await submission.future
+            # The deadline runs from the request's arrival, also while it waits for a free slot.
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(submission.future)
+        except TimeoutError:
+            raise PublishError(f"SQS did not acknowledge within {self._timeout:g} s") from None
         finally:
             self._outstanding -= count
 
@@ -326,3 +341,8 @@ class SqsPublisher:
 
     def _expire(self, batch: list[_Submission]) -> None:
         self._fail(batch, PublishError(f"SQS did not acknowledge within {self._timeout:g} s"))
+
+
+def _consume_result(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

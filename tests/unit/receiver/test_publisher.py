@@ -184,6 +184,30 @@ def test_sqs_that_does_not_answer_in_time_gives_publish_error() -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.parametrize("linger_seconds", [0.0, 0.01])
+def test_the_deadline_counts_from_arrival_even_while_every_slot_is_busy(linger_seconds: float) -> None:
+    """A request queued behind a hung SendMessageBatch gets its 503 at its own deadline, not after."""
+    sqs = FakeSqs(delay_seconds=2.0)
+    publisher = make(sqs, timeout_seconds=0.2, linger_seconds=linger_seconds, concurrency=1)
+
+    async def scenario() -> tuple[BaseException | None, float]:
+        first = asyncio.ensure_future(publisher.publish(1, lines(1, "a")))
+        await asyncio.sleep(0.05)  # the first call now holds the only slot, hung for 2 s
+        started = time.monotonic()
+        try:
+            await publisher.publish(1, lines(1, "b"))
+            outcome: BaseException | None = None
+        except PublishError as exc:
+            outcome = exc
+        waited = time.monotonic() - started
+        await asyncio.gather(first, return_exceptions=True)
+        return outcome, waited
+
+    outcome, waited = run(publisher, scenario)
+    assert isinstance(outcome, PublishError)
+    assert waited < 1.5, f"the second request waited {waited:.1f} s for a call that hung 2 s"
+
+
 def test_too_many_waiting_records_are_refused_at_once() -> None:
     sqs = FakeSqs(delay_seconds=0.2)
     publisher = make(sqs, max_pending_records=5, linger_seconds=0.0)
