@@ -25,7 +25,7 @@ venv: $(STAMP) ## create .venv with the package and its dev tools
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app tests loadtest bench
+	$(BIN)/mypy app tests loadtest bench chaos
 
 fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -44,6 +44,11 @@ demo: $(STAMP) ## run the whole pipeline end to end on the embedded AWS stack
 LOADTEST_ARGS ?=
 loadtest: $(STAMP) ## Locust, 10,000 records by default, then zero-loss and p95 checks against S3
 	$(BIN)/python -m loadtest.run --messages 10000 $(LOADTEST_ARGS)
+
+# CHAOS_ARGS adds options, e.g. --only 3,6
+CHAOS_ARGS ?=
+chaos: $(STAMP) ## attack the running pipeline (9 scenarios), check nothing acknowledged is lost; table + out/chaos.json
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 bench: $(STAMP) ## all benchmarks in one run (~4 min): receiver vs bare FastAPI, batches, end-to-end records/s at p95 < 1 s, cost per million records, RSS, simulator; writes out/bench.json
 	$(BIN)/python -m bench
