@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigurationError
@@ -112,7 +112,10 @@ class Settings(BaseSettings):
         500, ge=1, le=10_000, description="Records per batch request at most (413)."
     )
     max_record_age_seconds: int = Field(
-        7 * 24 * 3600, ge=60, description="Records whose timestamp is older are rejected."
+        7 * 24 * 3600,
+        ge=60,
+        le=10 * 366 * 24 * 3600,
+        description="Records whose timestamp is older are rejected.",
     )
     records_per_message: int = Field(
         1000, ge=1, le=10_000, description="Records packed into one SQS message at most (1 = baseline)."
@@ -160,7 +163,10 @@ class Settings(BaseSettings):
         2, ge=1, le=32, description="Batches written to S3 at once (PUT + delete), beside the pollers."
     )
     shutdown_timeout_seconds: float = Field(
-        25.0, gt=0, le=300, description="SIGTERM to exit at most; below the ECS stop timeout (30 s)."
+        25.0,
+        gt=0,
+        le=120,
+        description="SIGTERM to exit at most; below the ECS stop timeout (30 s, 120 s at most).",
     )
 
     # --- Observability ---------------------------------------------------------------------
@@ -171,6 +177,15 @@ class Settings(BaseSettings):
         "FleetTelemetry", min_length=1, description="CloudWatch namespace of EMF metrics."
     )
     metrics_enabled: bool = Field(True, description="Emit CloudWatch EMF metrics.")
+
+    @model_validator(mode="after")
+    def _read_timeout_outlasts_the_long_poll(self) -> Settings:
+        if self.aws_read_timeout_seconds <= self.receive_wait_seconds:
+            raise ValueError(
+                f"TELEMETRY_AWS_READ_TIMEOUT_SECONDS ({self.aws_read_timeout_seconds:g}) must exceed "
+                f"TELEMETRY_RECEIVE_WAIT_SECONDS ({self.receive_wait_seconds}), or every long poll times out"
+            )
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -208,7 +223,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
+        if not first["loc"]:  # a rule across variables: its message names them
+            raise ConfigurationError(str(first["msg"]).removeprefix("Value error, ")) from None
+        field = str(first["loc"][0])
         name = env_var_name(field) if field in Settings.model_fields else field
         raise ConfigurationError(f"{name}: {first['msg']}") from None
 

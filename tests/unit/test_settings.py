@@ -61,3 +61,9 @@ def test_malformed_values_fail_with_one_line_naming_the_variable(
 def test_receiver_refuses_to_start_without_keys() -> None:
     with pytest.raises(ConfigurationError, match=r"^TELEMETRY_API_KEYS: required"):
         require_api_keys(load_settings())
+
+
+def test_a_read_timeout_shorter_than_the_long_poll_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMETRY_AWS_READ_TIMEOUT_SECONDS", "10")
+    with pytest.raises(ConfigurationError, match=r"^TELEMETRY_AWS_READ_TIMEOUT_SECONDS \(10\) must exceed"):
+        load_settings()
