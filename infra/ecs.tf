@@ -62,7 +62,7 @@ locals {
       health_check  = null
     }
     aggregator = {
-      command       = ["aggregate"] # default: the last complete hour
+      command       = ["aggregate", "--lookback", "2"] # the last complete hour, and the 2 before for late data
       cpu           = var.aggregator.cpu
       memory        = var.aggregator.memory
       stop_timeout  = 30

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from app.aggregator.job import aggregate_hour, floor_hour, last_complete_hour
@@ -37,11 +37,23 @@ def parse_hour(text: str, *, now: datetime) -> datetime:
     return hour
 
 
+#: a day: beyond that, replay an hour by hand (`--hour`), as docs/operations.md describes
+MAX_LOOKBACK_HOURS = 24
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hour",
         metavar="YYYY-MM-DDTHH",
         help="UTC hour to aggregate (default: the last complete hour)",
+    )
+    parser.add_argument(
+        "--lookback",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also re-aggregate the N hours before it (late data: a backlog or a DLQ redrive fills an "
+        "hour after its first run; re-runs overwrite, so this is safe)",
     )
     parser.add_argument("--table", action="store_true", help="also print the per-vehicle table on stdout")
 
@@ -49,14 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     hour = parse_hour(args.hour, now=now) if args.hour else last_complete_hour(now)
+    if not 0 <= args.lookback <= MAX_LOOKBACK_HOURS:
+        raise ConfigurationError(f"--lookback: expected 0..{MAX_LOOKBACK_HOURS} hours, got {args.lookback}")
     settings = load_settings()
     configure_logging(settings)
-    result = aggregate_hour(
-        s3=s3_client(settings),
-        settings=settings,
-        hour=hour,
-        metrics=make_metrics(settings, service="aggregator"),
-    )
-    if args.table:
-        print(render_table(result), end="", flush=True)
+    s3 = s3_client(settings)
+    metrics = make_metrics(settings, service="aggregator")
+    # Oldest first, so the hour asked for is the last line of the log and of the table.
+    for back in range(args.lookback, -1, -1):
+        result = aggregate_hour(s3=s3, settings=settings, hour=hour - timedelta(hours=back), metrics=metrics)
+        if args.table:
+            print(render_table(result), end="", flush=True)
     return 0

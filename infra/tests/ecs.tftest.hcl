@@ -21,7 +21,7 @@ run "tasks_services_alb_and_schedule" {
       } == {
       receiver   = ["telemetry", "serve"]
       consumer   = ["telemetry", "consume"]
-      aggregator = ["telemetry", "aggregate"]
+      aggregator = ["telemetry", "aggregate", "--lookback", "2"]
     }
     error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate."
   }

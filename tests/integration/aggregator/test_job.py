@@ -303,3 +303,23 @@ def test_cli_aggregates_the_given_hour(bucket: Bucket, capsys: pytest.CaptureFix
     assert emf and emf[0]["Records"] == 1.0 and emf[0]["Service"] == "aggregator"
     assert any(x.startswith("veh-a ") and "42.00" in x for x in out.splitlines())
     assert orjson.loads(bucket.get(JSON_KEY))["fleet"]["ingest_to_persist_ms"]["p50"] == 500
+
+
+def test_cli_lookback_reaggregates_earlier_hours_that_got_late_data(
+    bucket: Bucket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An hour that filled after its first run (backlog, redrive) is caught by the next runs."""
+    bucket.put(
+        "part-1.jsonl",
+        [line("veh-a", "2025-10-19T12:00:00.000Z", "2025-10-19T12:00:00.100Z", battery_soc=42.0)],
+    )
+    assert main(["aggregate", "--hour", "2025-10-19T13", "--lookback", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "event=aggregate hour=2025-10-19T12 records=1" in err
+    assert "event=aggregate hour=2025-10-19T13 records=0" in err
+    assert orjson.loads(bucket.get(JSON_KEY))["fleet"]["records"] == 1
+
+
+def test_cli_refuses_a_lookback_beyond_a_day(bucket: Bucket, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["aggregate", "--lookback", "25"]) == 2
+    assert "--lookback: expected 0..24 hours, got 25" in capsys.readouterr().err
