@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from app.contract import parse_record
@@ -162,7 +163,7 @@ def settle(
     queue_left = -1
     while True:
         reader.poll()
-        with contextlib.suppress(Exception):  # a moto hiccup on a read is retried on the next poll
+        with contextlib.suppress(BotoCoreError, ClientError):  # a moto hiccup: asked again next poll
             queue_left = view.queue_depth()
         if queue_left == 0 and ledger.acked <= reader.copies.keys():
             reader.poll()  # the consumer deletes only after its PUTs: every object is listed now

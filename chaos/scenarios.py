@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import httpx
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
 from app.simulator.fleet import Fleet
 from app.simulator.sender import (
@@ -192,7 +193,7 @@ class QueueWatch:
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            with contextlib.suppress(Exception):  # a sample lost to a busy moto is only a sample
+            with contextlib.suppress(BotoCoreError, ClientError):  # a lost sample is only a sample
                 self.peak = max(self.peak, self._view.queue_depth())
 
 
@@ -814,12 +815,24 @@ def hostile_input(ctx: Context) -> Verdict:
         "hostile_seconds": round(hostile_s, 1),
         "hostile_statuses": dict(statuses),
         "by_kind": {kind: dict(counter) for kind, counter in sorted(by_kind.items())},
+        "header_and_framing_abuse": {
+            variant: dict(counter)
+            for variant, counter in sorted(_by_variant(replies, {"header_abuse", "chunked"}).items())
+        },
         "five_xx": five[:20],
         "unanswered": unanswered[:20],
         "smuggled": smuggled[:20],
         "good_dropped": good_dropped[:20],
     }
     return verdict
+
+
+def _by_variant(replies: Sequence[tuple[HostileRequest, Reply]], kinds: set[str]) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {}
+    for request, reply in replies:
+        if request.kind in kinds:
+            out.setdefault(request.variant, Counter())[reply.outcome] += 1
+    return out
 
 
 def _accepted_indices(reply: Reply, size: int) -> set[int]:
