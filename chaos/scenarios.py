@@ -211,10 +211,10 @@ def consumer_sigkill(ctx: Context) -> Verdict:
             api_key=ctx.api_key,
             ledger=ledger,
             tag="s1",
-            records=15_000,
-            batch_size=100,
+            records=30_000,
+            batch_size=250,
             seconds=30,
-            workers=3,
+            workers=4,
         ).start()
         kills = []
         for _ in range(3):
@@ -481,15 +481,17 @@ def receiver_sigterm(ctx: Context) -> Verdict:
         ).start()
         time.sleep(6)
         # A volley of concurrent batches right before the signal, so requests are in flight when it lands.
+        ready = threading.Barrier(VOLLEY + 1, timeout=30)
         volley = [
             threading.Thread(
-                target=_post_once, args=([old_url, new_url], ctx.api_key, ledger, i), daemon=True
+                target=_post_once, args=([old_url, new_url], ctx.api_key, ledger, i, ready), daemon=True
             )
             for i in range(VOLLEY)
         ]
         for thread in volley:
             thread.start()
-        time.sleep(0.02)
+        ready.wait()  # every volley client is connected, its body built: they post now
+        time.sleep(0.01)
         signalled = time.monotonic()
         old.send(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -535,10 +537,12 @@ def _described(answer: Answer) -> str:
     return f"{answer.outcome}:{answer.detail}" if answer.detail else answer.outcome
 
 
-def _post_once(urls: list[str], api_key: str, ledger: Ledger, index: int) -> None:
+def _post_once(urls: list[str], api_key: str, ledger: Ledger, index: int, ready: threading.Barrier) -> None:
+    """One batch of the volley: connection open and body built before the barrier, posted after it."""
     client = GoodClient(urls, api_key=api_key, ledger=ledger)
     try:
-        client.send(good_batch("s4v", index * 100, 100))
+        client.warm()
+        client.send(good_batch("s4v", index * 100, 100), ready=ready)
     finally:
         client.close()
 
