@@ -32,6 +32,7 @@ import httpx
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.resources import pipeline_defaults
 from app.simulator.fleet import Fleet
 from app.simulator.sender import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -277,7 +278,7 @@ def s3_outage(ctx: Context) -> Verdict:
         o.startswith("5") for o in ledger.outcomes
     )
     verdict.facts = {
-        "visibility_timeout_s": 60,
+        "visibility_timeout_s": pipeline_defaults().queue.visibility_timeout_seconds,
         "persist_failed": len(failed),
         "records_in_failed_objects": sum(int(f.get("records", "0")) for f in failed),
         "put_retries": len(events(log, "put_retry")),
