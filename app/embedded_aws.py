@@ -169,7 +169,11 @@ def embedded_aws(
         bound_host, bound_port = server.get_host_and_port()
         base = settings or load_settings()
         endpoint = f"http://{bound_host}:{bound_port}"
-        local = base.model_copy(update={"aws_endpoint_url": endpoint})
+        # Per-service endpoints from the caller's shell would otherwise win over the server we just
+        # started (app.aws.endpoint_url), and provisioning would go somewhere else.
+        local = base.model_copy(
+            update={"aws_endpoint_url": endpoint, "aws_endpoint_url_s3": None, "aws_endpoint_url_sqs": None}
+        )
         yield provision(local)
     finally:
         server.stop()

@@ -68,6 +68,18 @@ def test_context_manager_serves_on_a_free_loopback_port_and_stops(settings_facto
         ).list_queues()
 
 
+def test_context_manager_ignores_per_service_endpoints_from_the_shell(
+    settings_factory: SettingsFactory,
+) -> None:
+    """A stale AWS_ENDPOINT_URL_S3/_SQS must not send provisioning past the server just started."""
+    stale = settings_factory().model_copy(
+        update={"aws_endpoint_url_s3": "http://127.0.0.1:9", "aws_endpoint_url_sqs": "http://127.0.0.1:9"}
+    )
+    with embedded_aws(settings=stale) as aws:
+        s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=aws.region)
+        assert s3.head_bucket(Bucket=aws.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
 def test_cli_prints_the_environment_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "local-aws"],
