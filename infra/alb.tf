@@ -70,6 +70,13 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = var.certificate_arn
 
+  lifecycle {
+    precondition {
+      condition     = var.ingest_host_name != null
+      error_message = "certificate_arn needs ingest_host_name: the certificate covers your host name, not the ALB's, so vehicles and the smoke test must use it."
+    }
+  }
+
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.receiver.arn
@@ -91,5 +98,21 @@ resource "aws_lb_listener" "http_redirect" {
       protocol    = "HTTPS"
       status_code = "HTTP_301"
     }
+  }
+}
+
+# The ingest host name as an alias of the ALB, when its Route 53 zone is given (otherwise a CNAME
+# in the user's own DNS; infra/README.md).
+resource "aws_route53_record" "ingest" {
+  count = var.route53_zone_id != null && var.ingest_host_name != null ? 1 : 0
+
+  zone_id = var.route53_zone_id
+  name    = var.ingest_host_name
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.this.dns_name
+    zone_id                = aws_lb.this.zone_id
+    evaluate_target_health = true
   }
 }

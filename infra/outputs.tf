@@ -1,6 +1,6 @@
 output "ingest_url" {
   description = "Where vehicles POST telemetry (X-API-Key header)."
-  value       = "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}/v1/telemetry"
+  value       = "${local.https ? "https" : "http"}://${coalesce(var.ingest_host_name, aws_lb.this.dns_name)}/v1/telemetry"
 }
 
 output "alb_dns_name" {

@@ -202,6 +202,12 @@ variable "bucket_force_destroy" {
   default     = false
 }
 
+variable "ecr_force_delete" {
+  description = "Allow `terraform destroy` to delete the image repository while it still holds images. Keep false outside throw-away environments: running tasks pull from it."
+  type        = bool
+  default     = false
+}
+
 variable "raw_partition_years" {
   description = "Years the Athena partition projection of raw/ enumerates (inclusive)."
   type = object({
@@ -286,6 +292,28 @@ variable "certificate_arn" {
   validation {
     condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", coalesce(var.certificate_arn, "x")))
     error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "ingest_host_name" {
+  description = "DNS name vehicles use to reach the ALB (e.g. ingest.example.com); required with certificate_arn, which must cover it. ingest_url (and deploy.yml's smoke test) use it instead of the ALB's own name, which no certificate of yours can cover."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ingest_host_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", coalesce(var.ingest_host_name, "x")))
+    error_message = "ingest_host_name must be a lower-case DNS name such as ingest.example.com (no scheme, no path)."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of ingest_host_name: when set, the module creates the alias record to the ALB. Null: create a CNAME to the alb_dns_name output in your own DNS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.route53_zone_id == null || can(regex("^Z[A-Z0-9]{1,31}$", coalesce(var.route53_zone_id, "x")))
+    error_message = "route53_zone_id must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ."
   }
 }
 

@@ -13,6 +13,7 @@ aggregator = { cpu = 512, memory = 1024 }
 
 alb_deletion_protection     = false
 bucket_force_destroy        = true
+ecr_force_delete            = true
 secret_recovery_window_days = 0
 log_retention_days          = 7
 log_level                   = "DEBUG"

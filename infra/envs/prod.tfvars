@@ -8,13 +8,18 @@ region         = "eu-central-1"
 task_subnets   = "private"
 private_egress = "vpc_endpoints"
 
-# Replace with the ACM certificate of your ingest host name (same region as the ALB).
-certificate_arn = "arn:aws:acm:eu-central-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+# Replace with your ingest host name and the ACM certificate that covers it (issued and
+# DNS-validated in the ALB's region). With route53_zone_id the module creates the alias record;
+# without it, CNAME the host name to the alb_dns_name output in your own DNS.
+ingest_host_name = "ingest.example.com"
+certificate_arn  = "arn:aws:acm:eu-central-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+# route53_zone_id = "Z0123456789ABCDEFGHIJ"
 
 receiver = { cpu = 512, memory = 1024, min_count = 2, max_count = 20 }
 consumer = { cpu = 512, memory = 1024, min_count = 2, max_count = 20, backlog_per_task = 100 }
 
-# ARM64 is about 20% cheaper on Fargate; switch once the image is built for linux/arm64.
+# ARM64 is about 20% cheaper on Fargate; switch once the image is built for linux/arm64 (the
+# `platforms:` of the build step in .github/workflows/deploy.yml).
 cpu_architecture = "X86_64"
 
 bucket_encryption       = "SSE-KMS"

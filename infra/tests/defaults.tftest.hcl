@@ -31,6 +31,11 @@ run "names_and_settings_match_the_embedded_stack" {
     error_message = "Cluster and repository carry the shared name."
   }
 
+  assert {
+    condition     = aws_ecr_repository.this.force_delete == false && aws_ecr_repository.this.image_tag_mutability == "IMMUTABLE"
+    error_message = "By default the repository keeps its images on destroy and its tags are immutable."
+  }
+
   # Queue and DLQ settings.
   assert {
     condition = (

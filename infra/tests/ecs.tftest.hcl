@@ -203,7 +203,9 @@ run "alb_serves_https_with_a_certificate" {
   command = apply
 
   variables {
-    certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/abcd-1234"
+    certificate_arn  = "arn:aws:acm:eu-central-1:123456789012:certificate/abcd-1234"
+    ingest_host_name = "ingest.example.com"
+    route53_zone_id  = "Z0123456789ABCDEFGHIJ"
   }
 
   assert {
@@ -222,8 +224,41 @@ run "alb_serves_https_with_a_certificate" {
   }
 
   assert {
-    condition     = startswith(output.ingest_url, "https://")
-    error_message = "ingest_url must be https when a certificate is set."
+    condition     = output.ingest_url == "https://ingest.example.com/v1/telemetry"
+    error_message = "ingest_url must be https on the certificate's host name when a certificate is set."
+  }
+
+  assert {
+    condition = (
+      aws_route53_record.ingest[0].name == "ingest.example.com" &&
+      aws_route53_record.ingest[0].zone_id == var.route53_zone_id &&
+      one(aws_route53_record.ingest[0].alias).name == aws_lb.this.dns_name
+    )
+    error_message = "With a hosted zone, the ingest host name must be an alias of the ALB."
+  }
+}
+
+run "a_certificate_needs_the_host_name_it_covers" {
+  command = plan
+
+  variables {
+    certificate_arn = "arn:aws:acm:eu-central-1:123456789012:certificate/abcd-1234"
+  }
+
+  expect_failures = [aws_lb_listener.https]
+}
+
+run "without_a_zone_no_dns_record_is_made" {
+  command = plan
+
+  variables {
+    certificate_arn  = "arn:aws:acm:eu-central-1:123456789012:certificate/abcd-1234"
+    ingest_host_name = "ingest.example.com"
+  }
+
+  assert {
+    condition     = length(aws_route53_record.ingest) == 0
+    error_message = "Without route53_zone_id the user's own DNS holds the record."
   }
 }
 

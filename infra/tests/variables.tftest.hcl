@@ -93,9 +93,11 @@ run "network_values_are_checked" {
     private_egress    = "proxy"
     alb_ingress_cidrs = ["anywhere"]
     certificate_arn   = "arn:aws:iam::123456789012:server-certificate/x"
+    ingest_host_name  = "https://Ingest.example.com/v1"
+    route53_zone_id   = "example.com"
   }
 
-  expect_failures = [var.existing_vpc, var.vpc_cidr, var.task_subnets, var.private_egress, var.alb_ingress_cidrs, var.certificate_arn]
+  expect_failures = [var.existing_vpc, var.vpc_cidr, var.task_subnets, var.private_egress, var.alb_ingress_cidrs, var.certificate_arn, var.ingest_host_name, var.route53_zone_id]
 }
 
 run "secrets_logs_and_alarm_values_are_checked" {

@@ -225,3 +225,53 @@ def test_the_install_script_passes_shellcheck() -> None:
     script = (ROOT / "docker" / "install.sh").read_text(encoding="utf-8")
     result = _shellcheck(script, shell="sh")
     assert result.returncode == 0, result.stdout
+
+
+def _configuration_check(envs: Path, environment: str) -> subprocess.CompletedProcess[str]:
+    """deploy.yml's first step, run by bash in a copy of the repo's envs/ the test may edit."""
+    steps = load(DEPLOY.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    run = next(s["run"] for s in steps if s.get("name") == "Check the deployment's configuration")
+    workdir = envs.parent.parent
+    return subprocess.run(
+        ["bash", "-c", _as_script(run)],
+        cwd=workdir,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ROLE": "arn:aws:iam::1:role/r",
+            "AWS_REGION": "eu-central-1",
+            "ENVIRONMENT": environment,
+            "IMAGE_TAG": "0123abc",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.fixture
+def envs(tmp_path: Path) -> Path:
+    """infra/envs/ as a user has it after bootstrap: the state bucket named, the rest as committed."""
+    copy = tmp_path / "infra" / "envs"
+    shutil.copytree(ROOT / "infra" / "envs", copy)
+    for backend in copy.glob("*.s3.tfbackend"):
+        text = backend.read_text(encoding="utf-8")
+        backend.write_text(
+            text.replace("REPLACE-with-the-state-bucket-from-infra-bootstrap", "state"), "utf-8"
+        )
+    return copy
+
+
+def test_the_configuration_check_passes_a_configured_environment(envs: Path) -> None:
+    result = _configuration_check(envs, "dev")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_configuration_check_refuses_placeholders_and_an_amd64_image_for_arm64(envs: Path) -> None:
+    result = _configuration_check(envs, "prod")  # prod.tfvars ships an example certificate and host
+    assert result.returncode == 1 and "placeholder" in result.stdout, result.stdout
+
+    dev = envs / "dev.tfvars"
+    dev.write_text(dev.read_text(encoding="utf-8") + 'cpu_architecture = "ARM64"\n', "utf-8")
+    result = _configuration_check(envs, "dev")
+    assert result.returncode == 1 and "arm64 image" in result.stdout, result.stdout
