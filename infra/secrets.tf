@@ -1,6 +1,7 @@
 # The receiver's API keys (comma-separated, several at once for rotation), injected into the
 # container as TELEMETRY_API_KEYS by ECS at task start. Terraform creates the empty secret only;
-# its value is put out of band so no key ever lands in Terraform state (README, "Apply").
+# its value is put out of band so no key ever lands in Terraform state (infra/README.md, "From
+# zero to deployed", step 5; deploy.yml seeds one random key on an environment's first deploy).
 
 locals {
   api_keys_secret_arn = coalesce(var.api_keys_secret_arn, try(aws_secretsmanager_secret.api_keys[0].arn, null))

@@ -27,6 +27,8 @@ output "backend_configs" {
   description = "Contents of infra/envs/<environment>.s3.tfbackend for each environment (terraform init -backend-config=...)."
   value = {
     for e in var.environments : e => join("\n", [
+      "# terraform init -backend-config=envs/${e}.s3.tfbackend (written from infra/bootstrap's backend_configs output)",
+      "# use_lockfile is S3-native state locking (a .tflock object beside the state; Terraform >= 1.10, no DynamoDB table).",
       "bucket       = \"${aws_s3_bucket.state.id}\"",
       "key          = \"${var.name}/${e}/terraform.tfstate\"",
       "region       = \"${var.region}\"",

@@ -31,9 +31,8 @@ variable "github_repository" {
 }
 
 variable "environments" {
-  description = "GitHub environments (and Terraform `environment` values) whose deploy jobs may assume the role. Protect each one in GitHub with \"Deployment branches: main\"."
+  description = "GitHub environments (and Terraform `environment` values) deployed into this account, whose deploy jobs may assume the role: usually one, e.g. [\"dev\"] in the dev account and [\"prod\"] in the prod account, since the main module's names (queue, cluster, ALB) carry no environment. Protect each one in GitHub with \"Deployment branches: main\"."
   type        = list(string)
-  default     = ["dev", "prod"]
 
   validation {
     condition     = length(var.environments) > 0 && alltrue([for e in var.environments : can(regex("^[a-z][a-z0-9-]{1,15}$", e))])

@@ -24,6 +24,7 @@ mock_provider "aws" {
 
 variables {
   github_repository = "example-org/fleet-telemetry"
+  environments      = ["dev", "prod"]
 }
 
 run "trusts_exactly_the_repositorys_environments" {
