@@ -55,6 +55,7 @@ TARGETS: Final = {
     "sqs_cost_reduction": 50.0,
     "rss_mb": 150.0,
     "simulator_records_per_s": simulator_bench.REQUIRED_RECORDS_PER_S,
+    "consumer_drain_records_per_s": 10_000,
 }
 
 
@@ -239,6 +240,7 @@ def table(f: dict[str, Any], wall_s: float) -> tuple[str, dict[str, bool]]:
     t, rc, e2e = f["targets"], f["receiver"], f["e2e"]
     cost, sim = f["cost_per_million_records_usd"], f["simulator"]
     rss = e2e["peak_rss_mb"]
+    drain, unpacked = f["consumer_drain"]["packed"], f["consumer_drain"]["one_record_per_message"]
     cpu = e2e["cpu_us_per_record"]
     met = {
         "receiver_ratio": rc["ratio"] >= t["receiver_ratio"],
@@ -247,6 +249,7 @@ def table(f: dict[str, Any], wall_s: float) -> tuple[str, dict[str, bool]]:
         "sqs_cost": f["sqs_cost_reduction"] >= t["sqs_cost_reduction"],
         "rss": max(rss.values()) < t["rss_mb"],
         "simulator": sim["records_per_s"] >= t["simulator_records_per_s"],
+        "consumer_drain": drain["records_per_s"] >= t["consumer_drain_records_per_s"],
     }
     m = f["machine"]
     rows = [
@@ -266,6 +269,13 @@ def table(f: dict[str, Any], wall_s: float) -> tuple[str, dict[str, bool]]:
         f"p50 {rc['batch_p50_ms']:.0f} ms, p99 {rc['batch_p99_ms']:.0f} ms",
         f"{'receiver CPU per single POST (us)':<46}{rc['cpu_us_per_request']['receiver']:>16,.0f}  "
         f"ceiling {rc['cpu_us_per_request']['ceiling']:.0f} us; moto {rc['cpu_us_per_request']['moto_for_receiver']:.0f} us",
+        f"{'consumer drain, pre-filled queue (records/s)':<46}{drain['records_per_s']:>16,.0f}  "
+        f"{drain['records_per_s'] / t['consumer_drain_records_per_s']:.1f}x the "
+        f"{t['consumer_drain_records_per_s']:,} target ({drain['records']:,} records in {drain['messages']} messages): "
+        f"{_mark(met['consumer_drain'])}",
+        f"{'consumer AWS calls per 1,000 records':<46}{sum(drain['calls_per_1000'].values()):>16,.2f}  "
+        + ", ".join(f"{op} {n:.2f}" for op, n in sorted(drain["calls_per_1000"].items()) if n)
+        + f"; one record per message {sum(unpacked['calls_per_1000'].values()):,.0f}",
         f"{'end to end sustained (records/s)':<46}{e2e['sustained_records_per_s']:>16,.0f}  "
         f"{e2e['sustained_records_per_s'] / t['e2e_records_per_s']:.1f}x the {t['e2e_records_per_s']:,} target "
         f"at p95 {e2e['p95_ms_at_sustained'] or float('nan'):.0f} ms (< {t['e2e_p95_ms']} ms): {_mark(met['e2e'])}",
