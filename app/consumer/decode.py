@@ -95,12 +95,7 @@ def decode_line(line: bytes, *, number: int = 1) -> tuple[bytes, str, float, flo
         where = ".".join(str(part) for part in first["loc"])
         rule = f"{where}: {first['msg']}" if where else str(first["msg"])
         raise ContractError(f"line {number}", rule[:_MAX_RULE_CHARS]) from None
-    except (
-        orjson.JSONEncodeError,
-        ValueError,
-        TypeError,
-        OverflowError,
-    ) as exc:  # e.g. an int beyond 64 bits
+    except (orjson.JSONEncodeError, ValueError, TypeError, OverflowError) as exc:  # e.g. int > 64 bits
         raise ContractError(f"line {number}", f"cannot be stored as JSON: {exc}"[:_MAX_RULE_CHARS]) from None
     return (
         canonical,
