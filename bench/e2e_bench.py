@@ -38,6 +38,7 @@ from app.aws import s3_client
 from app.settings import load_settings
 from bench.receiver_bench import BATCH_PATH, BATCH_SIZE, records, request_bytes
 from loadtest.stack import PipelineStack
+from loadtest.verify import S3Reader
 
 BUDGET_MS: Final = 1000.0
 DEFAULT_RATES: Final = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 20000]
@@ -141,27 +142,22 @@ class PersistedReader:
     """Reads each new raw object once: records, bytes and ingest-to-persist latencies."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
-        self.s3, self.bucket, self.prefix = s3, bucket, prefix
-        self.seen: set[str] = set()
+        self._objects = S3Reader(s3, bucket)
+        self.prefix = prefix
         self.records = 0
         self.bytes = 0
         self.objects = 0
 
     def read_new(self) -> list[float]:
         latencies: list[float] = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for obj in page.get("Contents", []):
-                if obj["Key"] in self.seen:
-                    continue
-                self.seen.add(obj["Key"])
-                response = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])
-                flushed = datetime.fromisoformat(response["Metadata"]["flushed-at"])
-                body = response["Body"].read()
-                self.objects += 1
-                self.bytes += len(body)
-                for line in body.splitlines():
-                    received = datetime.fromisoformat(orjson.loads(line)["ingest_received_at"])
-                    latencies.append((flushed - received).total_seconds() * 1000)
+        for stored in self._objects.new_objects([self.prefix]):
+            if stored.flushed_at is None:
+                raise RuntimeError(f"{stored.key} carries no flushed-at metadata")
+            self.objects += 1
+            self.bytes += stored.size
+            for line in stored.lines:
+                received = datetime.fromisoformat(orjson.loads(line)["ingest_received_at"])
+                latencies.append((stored.flushed_at - received).total_seconds() * 1000)
         self.records += len(latencies)
         return latencies
 

@@ -17,7 +17,6 @@ Every client here talks to the moto server directly, never through a scenario's 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 from app.contract import parse_record
 from chaos.traffic import Ledger
 from loadtest.accepted import identity
+from loadtest.verify import S3Reader
 
 SETTLE_POLL_SECONDS = 1.0
 
@@ -115,29 +115,20 @@ class BucketReader:
     """Reads each raw object once however often it is polled; counts copies per identity."""
 
     def __init__(self, view: AwsView, *, prefix: str = "raw/") -> None:
-        self._view = view
+        self._objects = S3Reader(view.s3, view.bucket)
         self._prefix = prefix
-        self.seen: set[str] = set()
         self.copies: Counter[str] = Counter()
         self.invalid_lines = 0
         self.stored_records = 0
 
+    @property
+    def seen(self) -> set[str]:
+        return self._objects.seen
+
     def poll(self) -> None:
-        s3 = self._view.s3
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._view.bucket, Prefix=self._prefix
-        ):
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if key in self.seen:
-                    continue
-                body = s3.get_object(Bucket=self._view.bucket, Key=key)["Body"].read()
-                self.seen.add(key)
-                if key.endswith(".gz"):
-                    body = gzip.decompress(body)
-                for line in body.splitlines():
-                    if line.strip():
-                        self._count(line)
+        for stored in self._objects.new_objects([self._prefix]):
+            for line in stored.lines:
+                self._count(line)
 
     def _count(self, line: bytes) -> None:
         self.stored_records += 1

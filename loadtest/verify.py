@@ -15,7 +15,7 @@ import gzip
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,33 +77,51 @@ class Verification:
         return out
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One raw object as the consumer wrote it: its JSON Lines (gunzipped) and its flush time."""
+
+    key: str
+    size: int  # bytes as stored, compressed when the key ends in .gz
+    flushed_at: datetime | None
+    lines: list[bytes]
+
+
 class S3Reader:
-    """Reads each raw object once, however often it is polled; yields records with their flush time."""
+    """Reads each raw object once, however often it is polled (the load test, chaos and bench)."""
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.seen: set[str] = set()
 
-    def new_records(self, prefixes: list[str]) -> Iterator[tuple[TelemetryRecord, datetime | None]]:
+    def new_objects(self, prefixes: Iterable[str]) -> Iterator[StoredObject]:
         for prefix in prefixes:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
                     if obj["Key"] in self.seen:
                         continue
-                    self.seen.add(obj["Key"])
-                    yield from self._read(obj["Key"])
+                    stored = self._read(obj["Key"], obj["Size"])
+                    self.seen.add(obj["Key"])  # only once read: a failed GET is tried on the next poll
+                    yield stored
 
-    def _read(self, key: str) -> Iterator[tuple[TelemetryRecord, datetime | None]]:
+    def new_records(self, prefixes: Iterable[str]) -> Iterator[tuple[TelemetryRecord, datetime | None]]:
+        for stored in self.new_objects(prefixes):
+            for line in stored.lines:
+                yield parse_record(line), stored.flushed_at
+
+    def _read(self, key: str, size: int) -> StoredObject:
         response = self.s3.get_object(Bucket=self.bucket, Key=key)
         flushed = response.get("Metadata", {}).get("flushed-at")
-        flushed_at = datetime.fromisoformat(flushed) if flushed else None
         body = response["Body"].read()
         if key.endswith(".gz"):
             body = gzip.decompress(body)
-        for line in body.splitlines():
-            if line.strip():
-                yield parse_record(line), flushed_at
+        return StoredObject(
+            key=key,
+            size=size,
+            flushed_at=datetime.fromisoformat(flushed) if flushed else None,
+            lines=[line for line in body.splitlines() if line.strip()],
+        )
 
 
 def verify_run(
