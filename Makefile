@@ -14,10 +14,13 @@ PYTEST := $(BIN)/pytest
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# .venv holds exactly the pins of requirements-dev.lock, hash-checked: what a registry publishes
+# tomorrow changes nothing here until `make lock UPGRADE=1` is run and committed.
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+$(STAMP): pyproject.toml requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --no-deps -e .
 	@touch $@
 
 venv: $(STAMP) ## create .venv with the package and its dev tools
@@ -57,12 +60,16 @@ schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs
 	$(BIN)/telemetry schema
 	$(BIN)/python -m app.receiver.openapi
 
-# The image installs from requirements.lock (docker/install.sh). --exclude-newer makes the lock a
-# function of pyproject.toml and this date alone: bump LOCK_DATE to take newer releases.
-LOCK_DATE ?= 2026-11-20T00:00:00Z
-lock: $(STAMP) ## regenerate requirements.lock (the image's pinned, hash-checked dependencies)
-	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
-		--exclude-newer $(LOCK_DATE) --custom-compile-command "make lock" -o requirements.lock
+# Two hash-checked locks: requirements.lock is what the image installs (docker/install.sh), runtime
+# dependencies only; requirements-dev.lock is what .venv installs, with the runtime pins as
+# constraints so the tests run the image's versions. uv prefers the pins already in the output
+# file, so `make lock` changes only what pyproject.toml asks to change; UPGRADE=1 takes the newest
+# releases instead. tests/delivery/test_lock.py checks both against pyproject.toml.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,)
+lock: $(STAMP) ## re-resolve requirements.lock (image) and requirements-dev.lock (.venv); UPGRADE=1 for newer releases
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra dev -c requirements.lock -o requirements-dev.lock
 
 clean: ## remove the virtualenv, caches and out/
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,101 +1,152 @@
-"""requirements.lock: what the image installs (docker/install.sh deps), pinned, hashed, current.
+"""The two lock files: sound against pyproject.toml, and stable whatever the registry publishes later.
 
-`make lock` regenerates it with `uv pip compile --exclude-newer <date>`, so the same pyproject.toml
-and the same date give the same file: the last test regenerates it and compares byte for byte
-(uv asks PyPI for the index, as pip does for the container install check).
+The soundness checks read only the repository (tests/delivery/lockfile.py). The last test
+re-resolves the way `make lock` does, with the committed pins as preferences: a release published
+after the lock changes nothing, a pinned release that vanished from the registry shows up as a
+one-line difference naming it. The broken-lock tests feed the same checks hand-made faults, so
+each message is seen once.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCK = ROOT / "requirements.lock"
-
-
-def _entries() -> list[tuple[Requirement, list[str]]]:
-    """(requirement, hashes) for every locked distribution."""
-    entries: list[tuple[Requirement, list[str]]] = []
-    for line in LOCK.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip().rstrip("\\").strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("--hash="):
-            entries[-1][1].append(stripped.removeprefix("--hash="))
-        else:
-            entries.append((Requirement(stripped), []))
-    return entries
+from tests.delivery.lockfile import (
+    DEV_LOCK,
+    FIX,
+    ROOT,
+    RUNTIME_LOCK,
+    Pin,
+    load_pyproject,
+    mismatched_with,
+    parse,
+    pin_changes,
+    problems,
+    requirements,
+)
 
 
-def test_every_locked_distribution_is_pinned_and_hashed() -> None:
-    entries = _entries()
-    assert entries
-    for requirement, hashes in entries:
-        specifiers = list(requirement.specifier)
-        assert len(specifiers) == 1 and specifiers[0].operator == "==", str(requirement)
-        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), str(requirement)
+def read(name: str) -> list[Pin]:
+    return parse((ROOT / name).read_text(encoding="utf-8"))
 
 
-def test_the_lock_satisfies_every_runtime_dependency_of_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    locked: dict[str, Version] = {}
-    for requirement, _ in _entries():
-        if requirement.marker is None or requirement.marker.evaluate({"python_version": "3.11"}):
-            locked[canonicalize_name(requirement.name)] = Version(next(iter(requirement.specifier)).version)
-    for text in project["dependencies"]:
-        wanted = Requirement(text)
-        name = canonicalize_name(wanted.name)
-        assert name in locked, (
-            f"{wanted.name} is a dependency in pyproject.toml but not in the lock: run make lock"
-        )
-        assert locked[name] in wanted.specifier, (
-            f"{wanted.name}=={locked[name]} breaks {wanted}: run make lock"
-        )
+def test_the_image_lock_holds_exactly_the_runtime_dependencies() -> None:
+    assert problems(RUNTIME_LOCK, read(RUNTIME_LOCK), requirements(load_pyproject())) == []
+
+
+def test_the_dev_lock_holds_the_runtime_and_dev_dependencies_at_the_images_versions() -> None:
+    runtime, dev = read(RUNTIME_LOCK), read(DEV_LOCK)
+    assert problems(DEV_LOCK, dev, requirements(load_pyproject(), extras=["dev"])) == []
+    assert mismatched_with(runtime, dev) == []
+    assert {pin.key for pin in runtime} <= {pin.key for pin in dev}
 
 
 def test_no_dev_tool_is_locked_into_the_image() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    dev = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["dev"]}
-    locked = {canonicalize_name(r.name) for r, _ in _entries()}
-    assert not dev & locked - {canonicalize_name(r.name) for r in map(Requirement, project["dependencies"])}
+    dev_only = {r.name for r in requirements(load_pyproject(), extras=["dev"])} - {
+        r.name for r in requirements(load_pyproject())
+    }
+    assert not dev_only & {pin.name for pin in read(RUNTIME_LOCK)}
 
 
-def _lock_command() -> list[str]:
-    """The `uv pip compile` line `make lock` runs, as make prints it without running it."""
-    printed = subprocess.run(
-        ["make", "--no-print-directory", "-n", "lock"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.replace("\\\n", " ")
-    lines = [line for line in printed.splitlines() if " pip compile " in line]
-    assert len(lines) == 1, printed
-    return shlex.split(lines[0])
+# --- the checks on broken locks ---------------------------------------------------------------
+
+LOCK = """\
+# This file was autogenerated by uv via the following command:
+#    make lock
+boto3==1.44.5 \\
+    --hash=sha256:{h} \\
+    # via fleet-telemetry (pyproject.toml)
+botocore==1.44.5 \\
+    --hash=sha256:{h} \\
+    # via
+    #   boto3
+    #   s3transfer
+s3transfer==0.15.0 \\
+    --hash=sha256:{h} \\
+    # via boto3
+""".replace("{h}", "0" * 64)
+WANTED = requirements({"project": {"dependencies": ["boto3>=1.35"]}})
 
 
-def test_make_lock_reproduces_the_committed_lock(tmp_path: Path) -> None:
-    command = _lock_command()
-    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    if not Path(uv).exists():
-        pytest.fail("uv is missing: it is a dev dependency (pyproject.toml)")
-    command[0] = uv
-    out = command.index("-o")
-    assert command[out + 1] == "requirements.lock"
-    command[out + 1] = str(tmp_path / "requirements.lock")
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "requirements.lock").read_text(encoding="utf-8") == LOCK.read_text(encoding="utf-8"), (
-        "requirements.lock is not what `make lock` produces from pyproject.toml: run make lock and commit it"
+def test_a_sound_lock_has_no_problem() -> None:
+    assert problems("requirements.lock", parse(LOCK), WANTED) == []
+
+
+def test_a_lock_that_lacks_a_runtime_dependency_says_so_in_one_line() -> None:
+    wanted = requirements({"project": {"dependencies": ["boto3>=1.35", "orjson>=3.10"]}})
+    assert problems("requirements.lock", parse(LOCK), wanted) == [
+        f"requirements.lock lacks orjson, a dependency in pyproject.toml: {FIX}"
+    ]
+
+
+def test_a_pin_outside_its_specifier_says_so_in_one_line() -> None:
+    wanted = requirements({"project": {"dependencies": ["boto3>=1.45"]}})
+    assert problems("requirements.lock", parse(LOCK), wanted) == [
+        f"requirements.lock pins boto3==1.44.5, outside pyproject.toml's boto3>=1.45: {FIX}"
+    ]
+
+
+def test_unhashed_unpinned_and_unrequired_entries_are_each_named() -> None:
+    lock = (
+        LOCK.replace("botocore==1.44.5", "botocore>=1.44").replace(
+            "s3transfer==0.15.0 \\\n    --hash=sha256:" + "0" * 64 + " \\\n", "s3transfer==0.15.0 \\\n"
+        )
+        + "six==1.17.0 \\\n    --hash=sha256:"
+        + "0" * 64
+        + " \\\n    # via fleet-telemetry (pyproject.toml)\n"
     )
+    found = problems("requirements.lock", parse(lock), WANTED)
+    assert found == [
+        f"requirements.lock: botocore is not pinned to one version (>=1.44): {FIX}",
+        f"requirements.lock: s3transfer==0.15.0 carries no sha256 hash: {FIX}",
+        f"requirements.lock holds six==1.17.0, which nothing in pyproject.toml pulls in: {FIX}",
+    ]
+    assert all("\n" not in line for line in found)
+
+
+def test_a_pinned_release_that_vanished_is_named_with_what_replaced_it() -> None:
+    committed = parse(LOCK)
+    resolved = parse(LOCK.replace("s3transfer==0.15.0", "s3transfer==0.15.1"))
+    assert pin_changes("requirements.lock", committed, resolved) == [
+        "requirements.lock pins s3transfer==0.15.0 but re-resolving with it as a preference gives "
+        f"s3transfer==0.15.1: the pinned release is gone from the registry or no longer fits; {FIX}"
+    ]
+    assert pin_changes("requirements.lock", committed, committed) == []
+
+
+# --- against the registry ---------------------------------------------------------------------
+
+
+def _lock_commands() -> list[list[str]]:
+    """The `uv pip compile` lines `make lock` runs, as make prints them without running them."""
+    printed = subprocess.run(
+        ["make", "--no-print-directory", "-n", "lock"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
+    commands = [shlex.split(line) for line in printed.splitlines() if " pip compile " in line]
+    assert [command[command.index("-o") + 1] for command in commands] == [RUNTIME_LOCK, DEV_LOCK], printed
+    return commands
+
+
+def test_make_lock_with_the_committed_pins_as_preferences_changes_no_pin(tmp_path: Path) -> None:
+    """uv prefers the pins in the file it writes: copy both in, run make lock's commands, compare."""
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is missing: it is a dev dependency (pyproject.toml); run make venv")
+    for name in ("pyproject.toml", "README.md", RUNTIME_LOCK, DEV_LOCK):
+        shutil.copy(ROOT / name, tmp_path / name)
+    found: list[str] = []
+    for command in _lock_commands():
+        command[0] = uv
+        result = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert result.returncode == 0, f"`make lock` cannot resolve: {result.stderr.strip()}"
+        name = command[command.index("-o") + 1]
+        found += pin_changes(name, read(name), parse((tmp_path / name).read_text(encoding="utf-8")))
+    assert found == []
