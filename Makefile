@@ -34,8 +34,14 @@ fmt: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint infra-check ## lint, Terraform checks, then every test (unit, integration, e2e, infra, delivery checks)
-	$(PYTEST) -q
+# Coverage of app/ (pyproject.toml [tool.coverage]): the receiver, consumer and moto processes the
+# tests start are measured too (patch = subprocess); the report fails under 95 %.
+COVERAGE := $(BIN)/coverage
+test: lint infra-check ## lint, Terraform checks, every test (unit, integration, e2e, infra, delivery) under coverage (>= 95 %)
+	rm -rf out/coverage
+	$(COVERAGE) run -m pytest -q
+	$(COVERAGE) combine --quiet
+	$(COVERAGE) report
 
 test-fast: $(STAMP) ## unit and integration tests only, no processes started
 	$(PYTEST) -q tests/unit tests/integration

@@ -36,6 +36,8 @@ _UNSUPPORTED_CODES: Final = frozenset(
 _SEND_BATCH_BYTES: Final = 240 * 1024
 _TERMINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _EMPTY_RECEIVES_TO_STOP: Final = 2
+#: How often a running move task is asked for its progress.
+MOVE_TASK_POLL_SECONDS: Final = 2.0
 
 
 class RedriveError(TelemetryError):
@@ -58,11 +60,18 @@ def redrive(
     force_fallback: bool = False,
     max_messages: int | None = None,
     timeout_seconds: float = 300.0,
+    poll_seconds: float = MOVE_TASK_POLL_SECONDS,
 ) -> RedriveResult:
     """Move DLQ messages back; StartMessageMoveTask first unless `force_fallback` or unsupported."""
     if not force_fallback and max_messages is None:
         try:
-            return _move_task(sqs, dlq_url=dlq_url, queue_url=queue_url, timeout_seconds=timeout_seconds)
+            return _move_task(
+                sqs,
+                dlq_url=dlq_url,
+                queue_url=queue_url,
+                timeout_seconds=timeout_seconds,
+                poll_seconds=poll_seconds,
+            )
         except _MoveTaskUnavailableError as exc:
             log.info(kv("redrive_fallback", reason=exc))
     return _copy(sqs, dlq_url=dlq_url, queue_url=queue_url, max_messages=max_messages)
@@ -76,7 +85,9 @@ def _arn(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
-def _move_task(sqs: Any, *, dlq_url: str, queue_url: str, timeout_seconds: float) -> RedriveResult:
+def _move_task(
+    sqs: Any, *, dlq_url: str, queue_url: str, timeout_seconds: float, poll_seconds: float
+) -> RedriveResult:
     source, destination = _arn(sqs, dlq_url), _arn(sqs, queue_url)
     try:
         handle = sqs.start_message_move_task(SourceArn=source, DestinationArn=destination)["TaskHandle"]
@@ -103,7 +114,7 @@ def _move_task(sqs: Any, *, dlq_url: str, queue_url: str, timeout_seconds: float
             return RedriveResult(moved=moved, method="move-task")
         if time.monotonic() >= deadline:
             return RedriveResult(moved=moved, method="move-task", finished=False)
-        time.sleep(2.0)
+        time.sleep(poll_seconds)
 
 
 def _copy(sqs: Any, *, dlq_url: str, queue_url: str, max_messages: int | None) -> RedriveResult:

@@ -286,3 +286,26 @@ def test_the_time_window_is_the_receivers_clock(receiver: Receiver, record_facto
     response = receiver.post("/v1/telemetry", json=record_factory(), headers=KEY_HEADERS)
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "timestamp_too_old"
+
+
+def test_a_bug_behind_a_route_is_a_500_in_the_error_shape_and_a_logged_traceback(
+    receiver: Receiver, record_factory: RecordFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(hour: int, lines: Any) -> None:
+        raise RuntimeError("publisher bug")
+
+    receiver.publisher.publish = broken  # type: ignore[method-assign]
+
+    async def scenario(_client: httpx.AsyncClient) -> httpx.Response:
+        # Starlette re-raises after answering 500; this transport hands the answer back instead.
+        transport = httpx.ASGITransport(app=receiver.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as client:
+            return await client.post("/v1/telemetry", json=record_factory(), headers=KEY_HEADERS)
+
+    with caplog.at_level(logging.ERROR, logger="app.receiver.responses"):
+        response = receiver.run(scenario)
+    assert response.status_code == 500
+    assert ErrorBody.model_validate(response.json()).error == "internal"
+    assert "publisher bug" not in response.text  # the cause stays in the log
+    assert "event=unhandled_error path=/v1/telemetry error=RuntimeError" in caplog.text
+    assert caplog.records[-1].exc_info is not None
