@@ -11,6 +11,7 @@ are legitimately old.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterable
@@ -37,14 +38,36 @@ from pydantic.json_schema import WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 CONTRACT_VERSION: Final = "v1"
+
+# --- The field rules: defined here once. The model below, the consumer's fast path over stored lines
+# (app/stored.py) and the hourly job all derive from these. Patterns are unanchored, for
+# `re.fullmatch`; JSON Schema gets them anchored.
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 MAX_SIGNALS: Final = 64
 MAX_VEHICLE_ID_LENGTH: Final = 64
+MAX_SIGNAL_NAME_LENGTH: Final = 64
 MAX_CAN_ID: Final = 0x1FFFFFFF  # 29-bit extended identifier
 MAX_STANDARD_CAN_ID: Final = 0x7FF  # 11-bit standard identifier
 #: Integers must fit a signed 64-bit integer: orjson (and most readers of the JSON Lines) cannot encode more.
 MAX_SIGNAL_INT: Final = 2**63 - 1
+#: [0-9], not \d: \d matches every Unicode digit.
+VEHICLE_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:\-]*"
+#: What a client may send: 0x-prefixed hex of either case and any width up to 8 digits.
+CAN_ID_PATTERN: Final = r"0[xX][0-9A-Fa-f]{1,8}"
+#: What is stored: upper-case, 3 digits for a standard id, 8 for an extended one (as candump prints).
+CANONICAL_CAN_ID_PATTERN: Final = r"0x(?:[0-9A-F]{3}|[0-9A-F]{8})"
+SIGNAL_NAME_PATTERN: Final = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+#: pydantic's datetime also takes epoch numbers and digit strings ("1760000000"); the contract says an
+#: ISO 8601 string, so a timestamp must start with a date.
+ISO_DATE_PATTERN: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+#: A stored timestamp: UTC, exactly milliseconds, `Z` (what `format_timestamp` writes).
+STORED_TIMESTAMP_PATTERN: Final = ISO_DATE_PATTERN + r"T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
+
 SERVER_FIELD: Final = "ingest_received_at"
+#: What makes two stored lines the same record: everything the vehicle sent, not when it arrived.
+IDENTITY_FIELDS: Final = ("timestamp", "vehicle_id", "can_id", "payload")
+#: The key order of a stored line.
+STORED_FIELDS: Final = (*IDENTITY_FIELDS, SERVER_FIELD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +91,7 @@ def format_timestamp(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-#: pydantic's datetime also takes epoch numbers and digit strings ("1760000000"); the contract and its
-#: JSON Schema say an ISO 8601 string, so anything not starting with a date is refused first.
-_ISO_DATE_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATE_START = re.compile(ISO_DATE_PATTERN)
 
 
 def _iso_8601_text(value: Any) -> Any:
@@ -121,7 +142,7 @@ VehicleId = Annotated[
     Field(
         min_length=1,
         max_length=MAX_VEHICLE_ID_LENGTH,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+        pattern=f"^{VEHICLE_ID_PATTERN}$",
         description="Vehicle identifier: letters, digits and . _ : - only (no spaces or control characters).",
         examples=["veh-00123"],
     ),
@@ -129,13 +150,13 @@ VehicleId = Annotated[
 CanId = Annotated[
     str,
     Field(
-        pattern=r"^0[xX][0-9A-Fa-f]{1,8}$",
+        pattern=f"^{CAN_ID_PATTERN}$",
         description="CAN identifier as 0x-prefixed hex, standard (11-bit) or extended (29-bit).",
         examples=["0x1F0"],
     ),
     AfterValidator(_normalise_can_id),
 ]
-SignalName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", max_length=64)]
+SignalName = Annotated[str, Field(pattern=f"^{SIGNAL_NAME_PATTERN}$", max_length=MAX_SIGNAL_NAME_LENGTH)]
 SignalValue = Annotated[
     bool | float,
     PlainValidator(_signal_value),
@@ -219,16 +240,20 @@ class TelemetryRecord(TelemetryIn):
         return _stored_line(self, format_timestamp(self.ingest_received_at))
 
 
+def _identity_fields(record: TelemetryIn) -> dict[str, Any]:
+    """The identity fields in stored order and spelling; a stored line is these plus SERVER_FIELD."""
+    return {
+        "timestamp": format_timestamp(record.timestamp),
+        "vehicle_id": record.vehicle_id,
+        "can_id": record.can_id,
+        "payload": dict(sorted(record.payload.items())),
+    }
+
+
 def _stored_line(record: TelemetryIn, ingest_received_at: str) -> bytes:
-    return orjson.dumps(
-        {
-            "timestamp": format_timestamp(record.timestamp),
-            "vehicle_id": record.vehicle_id,
-            "can_id": record.can_id,
-            "payload": dict(sorted(record.payload.items())),
-            "ingest_received_at": ingest_received_at,
-        }
-    )
+    fields = _identity_fields(record)
+    fields[SERVER_FIELD] = ingest_received_at
+    return orjson.dumps(fields)
 
 
 def stamped_lines(records: Iterable[TelemetryIn], received_at: datetime) -> list[bytes]:
@@ -238,6 +263,98 @@ def stamped_lines(records: Iterable[TelemetryIn], received_at: datetime) -> list
     """
     ingest_received_at = format_timestamp(_to_utc_millis(received_at))
     return [_stored_line(record, ingest_received_at) for record in records]
+
+
+# --- Record identity --------------------------------------------------------------------------
+#: Hex characters kept of the SHA-256: 128 bits, collision-free for any fleet's lifetime of records.
+IDENTITY_HEX_CHARS: Final = 32
+#: A canonical stored line ends with `,"ingest_received_at":"<24-character timestamp>"}`.
+_STORED_SUFFIX_BYTES: Final = len(f',"{SERVER_FIELD}":"') + len("2025-10-19T12:34:56.123Z") + len('"}')
+
+
+def identity_bytes(record: TelemetryIn) -> bytes:
+    """The canonical JSON of the identity fields: exactly how a stored line of the record begins."""
+    return orjson.dumps(_identity_fields(record))
+
+
+def identity_digest(canonical: bytes) -> str:
+    """SHA-256 (which DuckDB also computes, so SQL over raw lines can dedupe the same way), shortened."""
+    return hashlib.sha256(canonical).hexdigest()[:IDENTITY_HEX_CHARS]
+
+
+def record_identity(record: TelemetryIn) -> str:
+    """A record's identity: the same for a client retry, an SQS redelivery and a redrive of it.
+
+    `ingest_received_at` is not part of it (each copy is stamped anew); the spelling is (the canonical
+    one), so `0x1f0` and `0x1F0`, or `+00:00` and `Z`, are the same record once validated.
+    """
+    return identity_digest(identity_bytes(record))
+
+
+def stored_line_identity(line: bytes) -> str:
+    """`record_identity` of a canonical stored line (app/stored.py), taken from its bytes unparsed."""
+    return identity_digest(line[:-_STORED_SUFFIX_BYTES] + b"}")
+
+
+# --- Partitions ---------------------------------------------------------------------------------
+#: The hour key is the first 13 characters of a stored timestamp: "YYYY-MM-DDTHH".
+HOUR_KEY_LENGTH: Final = 13
+_HOUR_KEY = re.compile(ISO_DATE_PATTERN + r"T[0-9]{2}")
+_HOUR_FORMAT: Final = "%Y-%m-%dT%H"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Hour:
+    """One UTC hour, named by its key `YYYY-MM-DDTHH`: the unit every S3 layer is partitioned by.
+
+    A record belongs to the hour of its `ingest_received_at` (the receiver's clock, never the
+    vehicle's). The key is a prefix of the stored timestamp, so the consumer takes it from a line
+    without parsing a date; the hourly job, the load-test verifier and the CLI use the same type.
+    """
+
+    key: str
+
+    @classmethod
+    def of(cls, moment: datetime) -> Hour:
+        """The hour containing `moment`; a naive datetime is refused (its zone would be a guess)."""
+        if moment.tzinfo is None:
+            raise ValueError("an hour needs a timezone-aware datetime")
+        return cls(moment.astimezone(UTC).strftime(_HOUR_FORMAT))
+
+    @classmethod
+    def parse(cls, text: str) -> Hour:
+        """`YYYY-MM-DDTHH` as typed by a user; ValueError says what is wrong with it."""
+        if not _HOUR_KEY.fullmatch(text):
+            raise ValueError(f"expected YYYY-MM-DDTHH (a UTC hour, e.g. 2025-10-19T12), got {text!r}")
+        try:
+            datetime.strptime(text, _HOUR_FORMAT)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date and hour") from None
+        return cls(text)
+
+    @classmethod
+    def covering(cls, since: datetime, until: datetime) -> list[Hour]:
+        """Every hour from the one holding `since` to the one holding `until`, in order."""
+        hours, hour, last = [], cls.of(since), cls.of(until)
+        while hour <= last:
+            hours.append(hour)
+            hour = hour.shift(1)
+        return hours
+
+    @property
+    def start(self) -> datetime:
+        return datetime.strptime(self.key, _HOUR_FORMAT).replace(tzinfo=UTC)
+
+    def shift(self, hours: int) -> Hour:
+        return Hour.of(self.start + timedelta(hours=hours))
+
+    def partition(self, prefix: str) -> str:
+        """`{prefix}year=YYYY/month=MM/day=DD/hour=HH/`: Hive-style, so Athena projects the columns."""
+        k = self.key
+        return f"{prefix}year={k[0:4]}/month={k[5:7]}/day={k[8:10]}/hour={k[11:13]}/"
+
+    def __str__(self) -> str:
+        return self.key
 
 
 def validation_context(window: ValidationWindow | None) -> dict[str, Any] | None:

@@ -39,9 +39,10 @@ import orjson
 import psutil
 
 from app.aws import s3_client, sqs_client
-from app.consumer.ports import S3Store, SqsQueue
+from app.consumer.ports import SqsQueue
 from app.consumer.service import Consumer
 from app.contract import TelemetryIn
+from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.settings import Settings, load_settings
 from loadtest.stack import PipelineStack
@@ -194,7 +195,7 @@ def drain(
         consumer = Consumer(
             settings=settings,
             queue=SqsQueue(sqs, settings.queue_url),
-            store=S3Store(s3, settings.bucket),
+            store=S3ObjectStore(s3, settings.bucket),
             metrics=InMemoryMetrics(keep=False),
         )
         moto = _moto_process()

@@ -27,9 +27,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from app.contract import parse_record
+from app.contract import parse_record, record_identity
 from chaos.traffic import Ledger
-from loadtest.accepted import identity
 from loadtest.verify import S3Reader
 
 SETTLE_POLL_SECONDS = 1.0
@@ -137,7 +136,7 @@ class BucketReader:
         except ValidationError:
             self.invalid_lines += 1
             return
-        self.copies[identity(record)] += 1
+        self.copies[record_identity(record)] += 1
 
 
 def settle(

@@ -1,37 +1,22 @@
 """The list of records a load generator saw accepted: what `verify` must find in S3.
 
-A record is identified as the aggregator identifies duplicates: vehicle, timestamp, can_id and
-payload. The load generator writes one identity per accepted record; verification reads S3 back
-and checks that every one of them is there (zero loss), counting the extra copies (duplicates).
+A record is identified by the contract's `record_identity`, the one the hourly job dedupes by. The
+load generator writes one identity per accepted record; verification reads S3 back and checks that
+every one of them is there (zero loss), counting the extra copies (duplicates).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
-from app.contract import TelemetryIn, format_timestamp
-
-
-def identity(record: TelemetryIn) -> str:
-    """A short, stable digest of (vehicle, timestamp, can_id, payload) in their canonical form.
-
-    Works for a sent record (`TelemetryIn`) and a stored one (`TelemetryRecord`, a subclass):
-    `ingest_received_at` is not part of a record's identity, so a redelivered copy matches.
-    """
-    key = orjson.dumps(
-        [record.vehicle_id, format_timestamp(record.timestamp), record.can_id, sorted(record.payload.items())]
-    )
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
+from app.contract import TelemetryIn, record_identity
 
 
 def identity_of(record: dict[str, Any]) -> str:
-    """Identity of a record as a client sends it (validated, so the spelling is canonical)."""
-    return identity(TelemetryIn.model_validate(record))
+    """Identity of a record as a client sends it (validated first, so its spelling is canonical)."""
+    return record_identity(TelemetryIn.model_validate(record))
 
 
 class AcceptedLog:

@@ -14,7 +14,7 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ import orjson
 from app.aggregator.job import aggregate_hour
 from app.aggregator.report import HourlyResult, render_table, to_document
 from app.aws import s3_client
+from app.contract import Hour
+from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.settings import load_settings
 from loadtest.run import LoadOptions, LoadResult, print_result, run_against
@@ -60,15 +62,6 @@ def plot_latency(result: LoadResult, path: Path) -> None:
     plt.close(fig)
 
 
-def hours_between(since: datetime, until: datetime) -> list[datetime]:
-    hour = since.replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while hour <= until:
-        hours.append(hour)
-        hour += timedelta(hours=1)
-    return hours
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="records to get accepted")
@@ -94,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         result = run_against(url, api_key=stack.api_key, run_dir=run_dir, options=options)
         print("4/5 queue drained; running the hourly aggregator ...", flush=True)
         settings = load_settings()
-        s3 = s3_client(settings)
+        store = S3ObjectStore(s3_client(settings), settings.bucket)
         hourly: list[HourlyResult] = [
-            aggregate_hour(s3=s3, settings=settings, hour=hour, metrics=InMemoryMetrics(keep=False))
-            for hour in hours_between(started, datetime.now(UTC))
+            aggregate_hour(store=store, settings=settings, hour=hour, metrics=InMemoryMetrics(keep=False))
+            for hour in Hour.covering(started, datetime.now(UTC))
         ]
     print("5/5 every process stopped\n", flush=True)
 

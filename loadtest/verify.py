@@ -25,21 +25,16 @@ import numpy as np
 import orjson
 
 from app.aws import resolve_queue_url, s3_client, sqs_client
-from app.contract import TelemetryRecord, parse_record
+from app.contract import Hour, TelemetryRecord, parse_record, record_identity
 from app.settings import Settings, load_settings
-from loadtest.accepted import identity, read_accepted
+from loadtest.accepted import read_accepted
 
 DEFAULT_BUDGET_MS = 5_000.0
 
 
 def hour_prefixes(raw_prefix: str, since: datetime, until: datetime) -> list[str]:
     """The raw partitions an interval touches, one per UTC hour."""
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour <= until:
-        prefixes.append(f"{raw_prefix}year={hour:%Y}/month={hour:%m}/day={hour:%d}/hour={hour:%H}/")
-        hour += timedelta(hours=1)
-    return prefixes
+    return [hour.partition(raw_prefix) for hour in Hour.covering(since, until)]
 
 
 def percentiles(values: list[float]) -> dict[str, float] | None:
@@ -143,7 +138,7 @@ def verify_run(
     while True:
         prefixes = hour_prefixes(settings.raw_prefix, since - timedelta(minutes=5), datetime.now(UTC))
         for record, flushed_at in reader.new_records(prefixes):
-            key = identity(record)
+            key = record_identity(record)
             result.records_in_s3 += 1
             if key not in accepted:
                 continue

@@ -7,32 +7,25 @@ future `--hour` is a ConfigurationError, which the `telemetry` command prints as
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import UTC, datetime, timedelta
-from typing import Final
+from datetime import UTC, datetime
 
-from app.aggregator.job import aggregate_hour, floor_hour, last_complete_hour
+from app.aggregator.job import aggregate_hour, last_complete_hour
 from app.aggregator.report import render_table
 from app.aws import s3_client
+from app.contract import Hour
 from app.errors import ConfigurationError
+from app.object_store import S3ObjectStore
 from app.observability import configure_logging, make_metrics
 from app.settings import load_settings
 
-HOUR_PATTERN: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
-HOUR_HELP: Final = "YYYY-MM-DDTHH (a UTC hour, e.g. 2025-10-19T12)"
 
-
-def parse_hour(text: str, *, now: datetime) -> datetime:
+def parse_hour(text: str, *, now: datetime) -> Hour:
     """The UTC hour `text` names; refused when malformed or not yet begun (there is nothing to read)."""
-    if not HOUR_PATTERN.fullmatch(text):
-        raise ConfigurationError(f"--hour: expected {HOUR_HELP}, got {text!r}")
     try:
-        hour = datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
-    except ValueError:
-        raise ConfigurationError(
-            f"--hour: {text!r} is not a real date and hour; expected {HOUR_HELP}"
-        ) from None
-    if hour > floor_hour(now):
+        hour = Hour.parse(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"--hour: {exc}") from None
+    if hour > Hour.of(now):
         raise ConfigurationError(f"--hour: {text} has not begun yet (now is {now:%Y-%m-%dT%H:%M}Z)")
     return hour
 
@@ -65,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--lookback: expected 0..{MAX_LOOKBACK_HOURS} hours, got {args.lookback}")
     settings = load_settings()
     configure_logging(settings)
-    s3 = s3_client(settings)
+    store = S3ObjectStore(s3_client(settings), settings.bucket)
     metrics = make_metrics(settings, service="aggregator")
     # Oldest first, so the hour asked for is the last line of the log and of the table.
     for back in range(args.lookback, -1, -1):
-        result = aggregate_hour(s3=s3, settings=settings, hour=hour - timedelta(hours=back), metrics=metrics)
+        result = aggregate_hour(store=store, settings=settings, hour=hour.shift(-back), metrics=metrics)
         if args.table:
             print(render_table(result), end="", flush=True)
     return 0

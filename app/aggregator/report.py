@@ -18,9 +18,8 @@ from typing import Any, Final
 import orjson
 
 from app.aggregator.stats import FleetStats, VehicleStats
-from app.contract import format_timestamp
+from app.contract import Hour, format_timestamp
 
-HOUR_FORMAT: Final = "%Y-%m-%dT%H"
 CSV_FIXED_COLUMNS: Final = (
     "vehicle_id",
     "records",
@@ -36,7 +35,7 @@ SIGNAL_COLUMNS: Final = ("min", "max", "mean")
 class HourlyResult:
     """Everything one aggregation run computed and where it was written."""
 
-    hour: datetime
+    hour: Hour
     generated_at: datetime
     fleet: FleetStats
     vehicles: Sequence[VehicleStats]
@@ -45,7 +44,7 @@ class HourlyResult:
 
     @property
     def hour_label(self) -> str:
-        return self.hour.strftime(HOUR_FORMAT)
+        return self.hour.key
 
 
 def to_document(result: HourlyResult) -> dict[str, Any]:

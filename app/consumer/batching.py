@@ -26,7 +26,7 @@ from typing import Final
 
 from app.consumer.decode import DecodedBody
 from app.consumer.ports import ReceivedMessage
-from app.contract import format_timestamp
+from app.contract import Hour, format_timestamp
 
 #: Namespace of the uuid5 object names; changing it would break the overwrite-on-redelivery property.
 PART_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://fleet-telemetry.example/consumer/raw-part")
@@ -72,7 +72,7 @@ class PartObject:
     """One S3 object of a batch: one hour's records and the messages that contributed to it."""
 
     key: str
-    hour: str
+    hour: Hour
     body: bytes
     raw_bytes: int
     records: int
@@ -137,18 +137,15 @@ class Buffer:
         return batch
 
 
-def part_uuid(hour: str, message_ids: Iterable[str]) -> uuid.UUID:
+def part_uuid(hour: Hour, message_ids: Iterable[str]) -> uuid.UUID:
     """The same hour and the same set of messages always name the same object."""
-    return uuid.uuid5(PART_NAMESPACE, "\n".join([hour, *sorted(message_ids)]))
+    return uuid.uuid5(PART_NAMESPACE, "\n".join([hour.key, *sorted(message_ids)]))
 
 
-def object_key(*, prefix: str, hour: str, message_ids: Iterable[str], compressed: bool) -> str:
-    """`{prefix}year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.jsonl[.gz]` for hour "YYYY-MM-DDTHH"."""
+def object_key(*, prefix: str, hour: Hour, message_ids: Iterable[str], compressed: bool) -> str:
+    """`part-<uuid>.jsonl[.gz]` in the hour's partition under `prefix`."""
     suffix = ".jsonl.gz" if compressed else ".jsonl"
-    return (
-        f"{prefix}year={hour[0:4]}/month={hour[5:7]}/day={hour[8:10]}/hour={hour[11:13]}/"
-        f"part-{part_uuid(hour, message_ids)}{suffix}"
-    )
+    return f"{hour.partition(prefix)}part-{part_uuid(hour, message_ids)}{suffix}"
 
 
 def build_objects(batch: Batch, *, prefix: str, compress: bool, flushed_at: datetime) -> list[PartObject]:
@@ -156,23 +153,23 @@ def build_objects(batch: Batch, *, prefix: str, compress: bool, flushed_at: date
     lines_by_hour: dict[str, list[bytes]] = {}
     ids_by_hour: dict[str, set[str]] = {}
     for item in batch.messages:
-        for hour, lines in item.body.groups.items():
-            lines_by_hour.setdefault(hour, []).extend(lines)
-            ids_by_hour.setdefault(hour, set()).add(item.message_id)
+        for key, lines in item.body.groups.items():
+            lines_by_hour.setdefault(key, []).extend(lines)
+            ids_by_hour.setdefault(key, set()).add(item.message_id)
     stamp = format_timestamp(flushed_at)
     objects = []
-    for hour in sorted(lines_by_hour):
-        lines = lines_by_hour[hour]
+    for key in sorted(lines_by_hour):
+        lines, hour = lines_by_hour[key], Hour(key)
         raw = b"\n".join(lines) + b"\n"
         body = gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0) if compress else raw
         objects.append(
             PartObject(
-                key=object_key(prefix=prefix, hour=hour, message_ids=ids_by_hour[hour], compressed=compress),
+                key=object_key(prefix=prefix, hour=hour, message_ids=ids_by_hour[key], compressed=compress),
                 hour=hour,
                 body=body,
                 raw_bytes=len(raw),
                 records=len(lines),
-                message_ids=frozenset(ids_by_hour[hour]),
+                message_ids=frozenset(ids_by_hour[key]),
                 metadata={"record-count": str(len(lines)), "flushed-at": stamp},
                 content_type=GZIP_CONTENT_TYPE if compress else JSONL_CONTENT_TYPE,
             )

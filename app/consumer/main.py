@@ -18,9 +18,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.aws import resolve_queue_url, s3_client, sqs_client
-from app.consumer.ports import S3Store, SqsQueue
+from app.consumer.ports import SqsQueue
 from app.consumer.service import Consumer
 from app.errors import ConfigurationError
+from app.object_store import S3ObjectStore
 from app.observability import Metrics, configure_logging, kv, make_metrics
 from app.settings import Settings, load_settings
 
@@ -40,7 +41,7 @@ def build_consumer(settings: Settings, *, metrics: Metrics) -> Consumer:
     return Consumer(
         settings=settings,
         queue=SqsQueue(sqs, queue_url),
-        store=S3Store(s3, settings.bucket),
+        store=S3ObjectStore(s3, settings.bucket),
         metrics=metrics,
     )
 

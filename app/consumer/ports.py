@@ -1,29 +1,25 @@
-"""The consumer's two seams: where messages come from and where objects go.
+"""The consumer's queue seam: where messages come from (the other seam, S3, is app/object_store.py).
 
-`Consumer` only ever talks to a `MessageQueue` and an `ObjectStore` handed to its constructor, so
-tests swap in fakes or fault-injecting wrappers without patching anything. The real ones wrap one
-boto3 client each and turn every botocore failure into our own error (`QueueError`,
-`PersistError`), so the consumer's failure handling never depends on botocore's exception types.
-Per-entry failures of the batch calls are returned by message id, never swallowed.
+`Consumer` only ever talks to a `MessageQueue` and an `ObjectWriter` handed to its constructor, so
+tests swap in fakes or fault-injecting wrappers without patching anything. `SqsQueue` wraps one
+boto3 client and turns every botocore failure into our own `QueueError`, so the consumer's failure
+handling never depends on botocore's exception types. Per-entry failures of the batch calls are
+returned by message id, never swallowed.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.errors import PersistError, TelemetryError
+from app.errors import QueueError
 
 #: SQS takes at most 10 entries per *Batch call and returns at most 10 messages per receive.
 SQS_BATCH_LIMIT: Final = 10
-
-
-class QueueError(TelemetryError):
-    """An SQS call failed as a whole (after botocore's retries); nothing it would have done happened."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +51,6 @@ class MessageQueue(Protocol):
     def change_visibility(self, messages: Sequence[ReceivedMessage], timeout: int) -> list[str]:
         """Set the messages' visibility timeout from now; returns the ids that failed."""
         ...
-
-
-class ObjectStore(Protocol):
-    """Where flushed objects go; `put` either stores the whole object or raises PersistError."""
-
-    def put(self, *, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> None: ...
 
 
 def _chunks(items: Sequence[ReceivedMessage], size: int = SQS_BATCH_LIMIT) -> list[Sequence[ReceivedMessage]]:
@@ -131,19 +121,3 @@ class SqsQueue:
                 continue
             failed.extend(chunk[int(f["Id"])].message_id for f in response.get("Failed", []))
         return failed
-
-
-class S3Store:
-    """`ObjectStore` on one boto3 S3 client; any botocore failure becomes PersistError."""
-
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
-        self.bucket = bucket
-
-    def put(self, *, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> None:
-        try:
-            self._client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata), ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise PersistError(f"PUT s3://{self.bucket}/{key} failed: {exc}") from exc

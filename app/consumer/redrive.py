@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app.aws import sqs_client
 from app.consumer.main import resolve_url
 from app.consumer.ports import SQS_BATCH_LIMIT
-from app.errors import TelemetryError
+from app.errors import RedriveError
 from app.observability import configure_logging, kv
 from app.settings import load_settings
 
@@ -38,10 +38,6 @@ _TERMINAL: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _EMPTY_RECEIVES_TO_STOP: Final = 2
 #: How often a running move task is asked for its progress.
 MOVE_TASK_POLL_SECONDS: Final = 2.0
-
-
-class RedriveError(TelemetryError):
-    """The move could not be started or failed; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +60,16 @@ def redrive(
 ) -> RedriveResult:
     """Move DLQ messages back; StartMessageMoveTask first unless `force_fallback` or unsupported."""
     if not force_fallback and max_messages is None:
-        try:
-            return _move_task(
-                sqs,
-                dlq_url=dlq_url,
-                queue_url=queue_url,
-                timeout_seconds=timeout_seconds,
-                poll_seconds=poll_seconds,
-            )
-        except _MoveTaskUnavailableError as exc:
-            log.info(kv("redrive_fallback", reason=exc))
+        moved = _move_task(
+            sqs,
+            dlq_url=dlq_url,
+            queue_url=queue_url,
+            timeout_seconds=timeout_seconds,
+            poll_seconds=poll_seconds,
+        )
+        if moved is not None:
+            return moved
     return _copy(sqs, dlq_url=dlq_url, queue_url=queue_url, max_messages=max_messages)
-
-
-class _MoveTaskUnavailableError(Exception):
-    pass
 
 
 def _arn(sqs: Any, url: str) -> str:
@@ -87,17 +78,20 @@ def _arn(sqs: Any, url: str) -> str:
 
 def _move_task(
     sqs: Any, *, dlq_url: str, queue_url: str, timeout_seconds: float, poll_seconds: float
-) -> RedriveResult:
+) -> RedriveResult | None:
+    """The move task's result; None when the service does not offer move tasks (moto)."""
     source, destination = _arn(sqs, dlq_url), _arn(sqs, queue_url)
     try:
         handle = sqs.start_message_move_task(SourceArn=source, DestinationArn=destination)["TaskHandle"]
     except NotImplementedError as exc:
-        raise _MoveTaskUnavailableError(str(exc)) from exc
+        log.info(kv("redrive_fallback", reason=type(exc).__name__))
+        return None
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         if code in _UNSUPPORTED_CODES or status >= 500:
-            raise _MoveTaskUnavailableError(f"StartMessageMoveTask: {code or status}") from exc
+            log.info(kv("redrive_fallback", reason=code or status))
+            return None
         raise RedriveError(
             f"StartMessageMoveTask refused ({code}); grant sqs:StartMessageMoveTask or run with --fallback"
         ) from exc

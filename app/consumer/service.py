@@ -33,8 +33,9 @@ from typing import Final
 from app.consumer.batching import Batch, Buffer, BufferedMessage, FlushReason, PartObject, build_objects
 from app.consumer.decode import decode_body
 from app.consumer.latency import percentile, rank_sample
-from app.consumer.ports import SQS_BATCH_LIMIT, MessageQueue, ObjectStore, QueueError, ReceivedMessage
-from app.errors import ContractError, PersistError
+from app.consumer.ports import SQS_BATCH_LIMIT, MessageQueue, ReceivedMessage
+from app.errors import ContractError, PersistError, QueueError
+from app.object_store import ObjectWriter
 from app.observability import Metrics, kv
 from app.settings import Settings
 
@@ -87,7 +88,7 @@ class Consumer:
     """Drains the queue into S3; see the module docstring for the threads and the guarantees."""
 
     def __init__(
-        self, *, settings: Settings, queue: MessageQueue, store: ObjectStore, metrics: Metrics
+        self, *, settings: Settings, queue: MessageQueue, store: ObjectWriter, metrics: Metrics
     ) -> None:
         self._settings = settings
         self._queue = queue

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.types import Receive
 
 from app.contract import TelemetryIn
-from app.receiver.errors import RequestRejectedError
+from app.errors import RequestRejectedError
 
 JSON_MEDIA_TYPE = "application/json"
 #: `field` of an error about the record as a whole (not an object, say).

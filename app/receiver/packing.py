@@ -1,9 +1,10 @@
 """Records -> SQS messages -> SendMessageBatch calls: pure functions, no I/O, no clock.
 
 The message format is a contract with the consumer: the body is JSON Lines, each line exactly
-`TelemetryRecord.to_json()`, lines joined by "\\n", and every record of one message shares the UTC
-hour of its `ingest_received_at` (the consumer files a message under one S3 hour partition).
-Two optional attributes ride along (`record_count`, `contract`); the consumer must not need them.
+`TelemetryRecord.to_json()`, lines joined by "\\n". Nothing else about a record travels beside it:
+the consumer takes each record's S3 partition from its own `ingest_received_at`, so a message may
+hold records of two hours (around the full hour) and becomes part of two objects. Two optional
+attributes ride along (`record_count`, `contract`); the consumer must not need them.
 
 Sizes are counted the way SQS counts them: a message's size is its body plus, for every message
 attribute, the bytes of its name, data type and value. `message_max_bytes` caps that total, so a
@@ -77,9 +78,8 @@ def attributes_size(record_count: int) -> int:
 
 @dataclass(slots=True)
 class Message(Generic[Owner]):
-    """One SQS message being filled: its lines, the hour they share, and whose records they are."""
+    """One SQS message being filled: its lines, and whose records they are."""
 
-    hour: int
     lines: list[bytes] = field(default_factory=list)
     owners: list[Owner] = field(default_factory=list)
     body_bytes: int = 0
@@ -115,25 +115,24 @@ class Message(Generic[Owner]):
             self.owners.append(owner)
 
 
-def pack(parts: Iterable[tuple[int, Owner, Sequence[bytes]]], limits: PackLimits) -> list[Message[Owner]]:
-    """Fill messages from `(hour, owner, lines)` parts, in order, never mixing two hours.
+def pack(parts: Iterable[tuple[Owner, Sequence[bytes]]], limits: PackLimits) -> list[Message[Owner]]:
+    """Fill messages from `(owner, lines)` parts, in order.
 
     An owner (one request) whose lines do not fit the current message continues in the next one,
     so a message lists every owner that has at least one record in it; the publisher answers an
     owner only when all of its messages are acknowledged.
     """
-    open_by_hour: dict[int, Message[Owner]] = {}
     done: list[Message[Owner]] = []
-    for hour, owner, lines in parts:
-        current = open_by_hour.get(hour)
+    current: Message[Owner] | None = None
+    for owner, lines in parts:
         for line in lines:
             if current is None or not current.fits(line, limits):
                 if current is not None:
                     done.append(current)
-                current = Message(hour=hour)
-                open_by_hour[hour] = current
+                current = Message()
             current.add(line, owner)
-    done.extend(open_by_hour.values())
+    if current is not None:
+        done.append(current)
     return done
 
 

@@ -61,7 +61,7 @@ class Publisher(Protocol):
     async def start(self) -> None:
         """Begin accepting records (called from the app's lifespan)."""
 
-    async def publish(self, hour: int, lines: Sequence[bytes]) -> None:
+    async def publish(self, lines: Sequence[bytes]) -> None:
         """Return once SQS holds every line; raise PublishError when it does not."""
 
     async def ready(self) -> str | None:
@@ -83,7 +83,6 @@ class SqsClient(Protocol):
 class _Submission:
     """One request's lines and the future its handler awaits."""
 
-    hour: int
     lines: Sequence[bytes]
     future: asyncio.Future[None]
     unacked: int = 0
@@ -193,7 +192,7 @@ class SqsPublisher:
         self._runner = None
 
     # -- the request side ------------------------------------------------------------------
-    async def publish(self, hour: int, lines: Sequence[bytes]) -> None:
+    async def publish(self, lines: Sequence[bytes]) -> None:
         if self._closing or self._runner is None:
             raise PublishError("the receiver is shutting down")
         count = len(lines)
@@ -201,7 +200,7 @@ class SqsPublisher:
             return
         if self._outstanding + count > self._max_pending:
             raise PublishError(f"more than {self._max_pending} records are waiting for SQS")
-        submission = _Submission(hour=hour, lines=lines, future=self._loop.create_future())
+        submission = _Submission(lines=lines, future=self._loop.create_future())
         self._outstanding += count
         # Whoever resolves the future after the request stopped waiting: nobody reads it then.
         submission.future.add_done_callback(_consume_result)
@@ -276,7 +275,7 @@ class SqsPublisher:
         # No timer here: each request's own deadline (publish()) runs from its arrival, so it has
         # always passed before one started at this flush would.
         try:
-            messages = pack(((s.hour, s, s.lines) for s in batch), self._limits)
+            messages = pack(((s, s.lines) for s in batch), self._limits)
             for message in messages:
                 for owner in message.owners:
                     owner.unacked += 1

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.errors import RequestRejectedError
 from app.observability import kv
-from app.receiver.errors import RequestRejectedError
 
 JSON_MEDIA_TYPE = "application/json"
 ACCEPTED_ONE = b'{"accepted":1}'

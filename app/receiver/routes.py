@@ -22,11 +22,10 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from app.contract import ValidationWindow, stamped_lines, validation_context
-from app.errors import PublishError
+from app.errors import PublishError, RequestRejectedError
 from app.observability import kv
 from app.receiver import intake, responses
 from app.receiver.auth import ApiKeys
-from app.receiver.errors import RequestRejectedError
 from app.receiver.publisher import Publisher
 from app.receiver.stats import ReceiverStats
 from app.settings import Settings
@@ -38,11 +37,6 @@ _log = logging.getLogger("app.receiver")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def hour_of(moment: datetime) -> int:
-    """Hours since the epoch: the SQS message (and S3 partition) a record belongs to."""
-    return int(moment.timestamp()) // 3600
 
 
 def request_head(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
@@ -86,7 +80,7 @@ class ReceiverRoutes:
             record = intake.parse_record(body, self._context(received_at))
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)
-        failure = await self._publish(received_at, stamped_lines([record], received_at))
+        failure = await self._publish(stamped_lines([record], received_at))
         return _logged(request, failure or responses.accepted_one(), 1, started)
 
     async def ingest_batch(self, request: Request) -> Response:
@@ -108,7 +102,7 @@ class ReceiverRoutes:
         if not batch.records:
             return _logged(request, responses.no_valid_records(batch.rejected), 0, started)
         lines = stamped_lines(batch.records, received_at)
-        failure = await self._publish(received_at, lines)
+        failure = await self._publish(lines)
         answer = failure or responses.accepted_batch(len(lines), batch.rejected)
         return _logged(request, answer, len(lines), started)
 
@@ -136,12 +130,12 @@ class ReceiverRoutes:
             self.stats.rejected_request(exc.reason)
         return responses.rejected(exc)
 
-    async def _publish(self, received_at: datetime, lines: list[bytes]) -> Response | None:
+    async def _publish(self, lines: list[bytes]) -> Response | None:
         """None once SQS holds every line; otherwise the 503 to answer."""
         if self.publisher is None:
             return responses.unavailable("not started", retry_after_seconds=self.retry_after)
         try:
-            await self.publisher.publish(hour_of(received_at), lines)
+            await self.publisher.publish(lines)
         except PublishError as exc:
             self.stats.failed(len(lines))
             return responses.unavailable(str(exc), retry_after_seconds=self.retry_after)

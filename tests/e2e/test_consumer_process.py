@@ -17,8 +17,8 @@ import boto3
 import pytest
 
 from loadtest.stack import PipelineStack
-from tests.unit.consumer.factories import packed_bodies, seqs_of
-from tests.unit.consumer.fakes import wait_until
+from tests.support.consumer import wait_until
+from tests.support.records import packed_bodies, seqs_of
 
 #: Short visibility so messages a killed consumer held come back within seconds.
 CONSUMER_ENV = {

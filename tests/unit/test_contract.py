@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from app.contract import (
+    HOUR_KEY_LENGTH,
+    Hour,
     TelemetryIn,
     TelemetryRecord,
     ValidationWindow,
     parse_record,
+    record_identity,
     render_json_schema,
+    stored_line_identity,
     validation_context,
 )
 from tests.conftest import RecordFactory
@@ -246,3 +252,84 @@ def test_stamped_lines_match_stamp_then_to_json() -> None:
     received_at = datetime(2025, 10, 19, 12, 34, 57, 987654, tzinfo=UTC)
     assert stamped_lines([record], received_at) == [record.stamp(received_at).to_json()]
     assert b'"ingest_received_at":"2025-10-19T12:34:57.987Z"' in stamped_lines([record], received_at)[0]
+
+
+# --- the hour and its partition (moved here from tests/unit/aggregator/test_cli.py with `Hour`) ---
+
+
+def test_hour_is_floored_in_utc_and_must_be_aware() -> None:
+    berlin = datetime.fromisoformat("2025-10-19T14:30:00+02:00")
+    assert Hour.of(berlin) == Hour("2025-10-19T12")
+    assert Hour.of(berlin).start == datetime(2025, 10, 19, 12, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Hour.of(datetime(2025, 10, 19, 12))
+
+
+def test_partition_path_matches_the_consumer_layout() -> None:
+    assert (
+        Hour.of(datetime(2025, 3, 4, 5, tzinfo=UTC)).partition("raw/")
+        == "raw/year=2025/month=03/day=04/hour=05/"
+    )
+
+
+def test_hour_shifts_across_days_and_orders_in_time() -> None:
+    assert Hour("2025-01-01T00").shift(-1) == Hour("2024-12-31T23")
+    assert Hour("2024-02-28T23").shift(1) == Hour("2024-02-29T00")
+    assert sorted([Hour("2025-10-19T12"), Hour("2025-10-19T03"), Hour("2024-12-31T23")]) == [
+        Hour("2024-12-31T23"),
+        Hour("2025-10-19T03"),
+        Hour("2025-10-19T12"),
+    ]
+
+
+def test_a_stored_line_starts_with_the_hour_key_of_its_partition() -> None:
+    received = datetime(2025, 10, 19, 12, 59, 59, 999_000, tzinfo=UTC)
+    record = TelemetryIn.model_validate(
+        {"timestamp": "2025-10-19T12:59:00Z", "vehicle_id": "v", "can_id": "0x1", "payload": {"a": 1}}
+    ).stamp(received)
+    stored = orjson.loads(record.to_json())
+    assert Hour(stored["ingest_received_at"][:HOUR_KEY_LENGTH]) == Hour.of(received)
+
+
+# --- record identity (one definition: used by the hourly job, the load-test verifier, chaos) ---
+
+
+def test_identity_ignores_arrival_time_and_spelling() -> None:
+    sent = {
+        "timestamp": "2025-10-19T12:00:01Z",
+        "vehicle_id": "veh-1",
+        "can_id": "0x1f0",
+        "payload": {"b": 2.0, "a": 1},
+    }
+    respelled = {
+        **sent,
+        "timestamp": "2025-10-19T14:00:01.000+02:00",
+        "can_id": "0x1F0",
+        "payload": {"a": 1, "b": 2.0},
+    }
+    first, second = TelemetryIn.model_validate(sent), TelemetryIn.model_validate(respelled)
+    assert record_identity(first) == record_identity(second)
+    for arrival in (datetime(2025, 10, 19, 12, 0, 2, tzinfo=UTC), datetime(2025, 10, 19, 13, tzinfo=UTC)):
+        assert stored_line_identity(first.stamp(arrival).to_json()) == record_identity(first)
+    assert re.fullmatch(r"[0-9a-f]{32}", record_identity(first))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"vehicle_id": "veh-2"},
+        {"timestamp": "2025-10-19T12:00:01.001Z"},
+        {"can_id": "0x1F1"},
+        {"payload": {"a": 1.5}},
+    ],
+)
+def test_identity_changes_with_each_identity_field(changed: dict[str, Any]) -> None:
+    base = {
+        "timestamp": "2025-10-19T12:00:01Z",
+        "vehicle_id": "veh-1",
+        "can_id": "0x1F0",
+        "payload": {"a": 1},
+    }
+    assert record_identity(TelemetryIn.model_validate(base)) != record_identity(
+        TelemetryIn.model_validate({**base, **changed})
+    )

@@ -18,13 +18,14 @@ import pytest
 from app.aggregator import AggregationError, aggregate_hour, output_keys
 from app.aws import s3_client
 from app.cli import main
-from app.contract import TelemetryIn
+from app.contract import Hour, TelemetryIn
 from app.embedded_aws import provision
+from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.settings import Settings
 from tests.conftest import SettingsFactory
 
-HOUR = datetime(2025, 10, 19, 12, tzinfo=UTC)
+HOUR = Hour("2025-10-19T12")
 PARTITION = "raw/year=2025/month=10/day=19/hour=12/"
 JSON_KEY = "aggregates/year=2025/month=10/day=19/hour=12/vehicle_stats.json"
 CSV_KEY = "aggregates/year=2025/month=10/day=19/hour=12/vehicle_stats.csv"
@@ -62,9 +63,9 @@ class Bucket:
         page = self.s3.list_object_versions(Bucket=self.settings.bucket, Prefix=prefix)
         return sorted(v["Key"] for v in page.get("Versions", []) if v["IsLatest"])
 
-    def run(self, hour: datetime = HOUR, metrics: InMemoryMetrics | None = None) -> dict[str, Any]:
+    def run(self, hour: Hour = HOUR, metrics: InMemoryMetrics | None = None) -> dict[str, Any]:
         aggregate_hour(
-            s3=self.s3,
+            store=S3ObjectStore(self.s3, self.settings.bucket),
             settings=self.settings,
             hour=hour,
             metrics=metrics or InMemoryMetrics(),
@@ -176,10 +177,7 @@ def test_every_statistic_over_plain_and_gzip_objects(
     )
     assert "runtime_ms=" in summary[0]
     messages = [r.getMessage() for r in caplog.records]
-    assert (
-        f"event=aggregate_invalid_line key={PARTITION}part-2.jsonl.gz line=5 field=line rule=not_json"
-        in messages
-    )
+    assert f"event=aggregate_invalid_line key={PARTITION}part-2.jsonl.gz line=5 rule=json_invalid" in messages
     assert f"event=aggregate_skip_object key={PARTITION}_manifest.txt reason=not_jsonl" in messages
     (event,) = metrics.events
     assert {k: event["metrics"][k] for k in ("Vehicles", "Records", "DistinctRecords", "InvalidLines")} == {
@@ -285,9 +283,14 @@ def test_record_count_mismatch_is_logged(bucket: Bucket, caplog: pytest.LogCaptu
 def test_missing_bucket_is_an_aggregation_error(mocked_aws: None, settings_factory: SettingsFactory) -> None:
     settings = settings_factory(bucket="no-such-bucket")
     with pytest.raises(
-        AggregationError, match=r"hour 2025-10-19T12: S3 call failed on bucket 'no-such-bucket'"
+        AggregationError, match=r"hour 2025-10-19T12: LIST s3://no-such-bucket/raw/.* failed: .*NoSuchBucket"
     ):
-        aggregate_hour(s3=s3_client(settings), settings=settings, hour=HOUR, metrics=InMemoryMetrics())
+        aggregate_hour(
+            store=S3ObjectStore(s3_client(settings), settings.bucket),
+            settings=settings,
+            hour=HOUR,
+            metrics=InMemoryMetrics(),
+        )
 
 
 def test_cli_aggregates_the_given_hour(bucket: Bucket, capsys: pytest.CaptureFixture[str]) -> None:

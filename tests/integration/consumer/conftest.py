@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from app.aws import s3_client, sqs_client
-from app.consumer.ports import ObjectStore, S3Store, SqsQueue
+from app.consumer.ports import SqsQueue
 from app.consumer.service import Consumer
 from app.embedded_aws import provision
+from app.object_store import ObjectWriter, S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.unit.consumer.factories import seqs_of
+from tests.support.records import seqs_of
 
 
 @dataclass
@@ -59,9 +60,9 @@ class MotoPipeline:
     def stored_seqs(self) -> list[int]:
         return sorted(s for body, _ in self.objects().values() for s in seqs_of(body))
 
-    def consumer(self, *, store: Callable[[ObjectStore], ObjectStore] | None = None) -> Consumer:
+    def consumer(self, *, store: Callable[[ObjectWriter], ObjectWriter] | None = None) -> Consumer:
         """A consumer on real SqsQueue/S3Store; `store` may wrap the S3 store to inject faults."""
-        s3_store: ObjectStore = S3Store(s3_client(self.settings), self.settings.bucket)
+        s3_store: ObjectWriter = S3ObjectStore(s3_client(self.settings), self.settings.bucket)
         assert self.settings.queue_url is not None
         return Consumer(
             settings=self.settings,

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.consumer.ports import ObjectStore
 from app.errors import PersistError
+from app.object_store import ObjectWriter
 from tests.integration.consumer.conftest import PipelineFactory, running
-from tests.unit.consumer.factories import body, hour_of, packed_bodies, record_line, seqs_of
-from tests.unit.consumer.fakes import wait_until
+from tests.support.consumer import wait_until
+from tests.support.records import body, packed_bodies, partition_of, record_line, seqs_of
 
 HOURS = [datetime(2025, 10, 19, h, 15, tzinfo=UTC) for h in (10, 11, 12)]
 FLUSHED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -24,7 +24,7 @@ FLUSHED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 class FlakyStore:
     """Wraps the S3 store; PUT number n (1-based, over the store's life) fails when `fails(n)`."""
 
-    def __init__(self, inner: ObjectStore, fails: object) -> None:
+    def __init__(self, inner: ObjectWriter, fails: object) -> None:
         self.inner, self.fails, self.calls = inner, fails, 0
 
     def put(self, *, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> None:
@@ -50,7 +50,7 @@ def test_5000_records_land_exactly_once_in_their_hour_partitions(moto_pipeline: 
     assert set(counts) == set(seqs) and set(counts.values()) == {1}
     for key, (data, metadata) in objects.items():
         lines = data.splitlines()
-        assert {hour_of(line) for line in lines} == {key.split("/part-")[0].removeprefix("raw/")}
+        assert {partition_of(line) for line in lines} == {key.split("part-")[0]}
         assert metadata["record-count"] == str(len(lines))
         assert FLUSHED_AT.fullmatch(metadata["flushed-at"])
     assert {key.split("/part-")[0] for key in objects} == {
@@ -107,7 +107,7 @@ def test_put_failure_then_success_loses_nothing_and_doubles_nothing(
     aws.send(packed_bodies(list(range(30)), per_message=10))
     store: list[FlakyStore] = []
 
-    def flaky(inner: ObjectStore) -> ObjectStore:
+    def flaky(inner: ObjectWriter) -> ObjectWriter:
         store.append(FlakyStore(inner, lambda n: n <= failing_puts))
         return store[0]
 

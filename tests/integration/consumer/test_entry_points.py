@@ -13,8 +13,8 @@ import pytest
 
 from app.cli import main
 from tests.integration.consumer.conftest import MotoPipeline, PipelineFactory
-from tests.unit.consumer.factories import packed_bodies
-from tests.unit.consumer.fakes import wait_until
+from tests.support.consumer import wait_until
+from tests.support.records import packed_bodies
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from app.embedded_aws import provision
 from app.observability import InMemoryMetrics
 from app.receiver.app import create_app
 from tests.conftest import VALID_KEY, SettingsFactory
-from tests.unit.receiver.harness import serving
+from tests.support.receiver import serving
 
 REQUIRED = ("timestamp", "vehicle_id", "can_id", "payload")
 VEHICLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")

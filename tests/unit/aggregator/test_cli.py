@@ -7,35 +7,23 @@ from datetime import UTC, datetime
 import pytest
 
 from app.aggregator.cli import parse_hour
-from app.aggregator.job import floor_hour, hour_path, last_complete_hour
+from app.aggregator.job import last_complete_hour
 from app.cli import main
+from app.contract import Hour
 from app.errors import ConfigurationError
 
 NOW = datetime(2025, 10, 19, 13, 4, 59, tzinfo=UTC)
 
 
 def test_default_hour_is_the_last_complete_one() -> None:
-    assert last_complete_hour(NOW) == datetime(2025, 10, 19, 12, tzinfo=UTC)
-    assert last_complete_hour(datetime(2025, 1, 1, 0, 0, tzinfo=UTC)) == datetime(
-        2024, 12, 31, 23, tzinfo=UTC
-    )
-
-
-def test_hour_is_floored_in_utc_and_must_be_aware() -> None:
-    berlin = datetime.fromisoformat("2025-10-19T14:30:00+02:00")
-    assert floor_hour(berlin) == datetime(2025, 10, 19, 12, tzinfo=UTC)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        floor_hour(datetime(2025, 10, 19, 12))
-
-
-def test_partition_path_matches_the_consumer_layout() -> None:
-    hour = datetime(2025, 3, 4, 5, tzinfo=UTC)
-    assert hour_path("raw/", hour) == "raw/year=2025/month=03/day=04/hour=05/"
+    assert last_complete_hour(NOW) == Hour("2025-10-19T12")
+    assert last_complete_hour(NOW).start == datetime(2025, 10, 19, 12, tzinfo=UTC)
+    assert last_complete_hour(datetime(2025, 1, 1, 0, 0, tzinfo=UTC)) == Hour("2024-12-31T23")
 
 
 def test_parse_hour_accepts_the_documented_form() -> None:
-    assert parse_hour("2025-10-19T12", now=NOW) == datetime(2025, 10, 19, 12, tzinfo=UTC)
-    assert parse_hour("2025-10-19T13", now=NOW) == datetime(2025, 10, 19, 13, tzinfo=UTC)  # current hour
+    assert parse_hour("2025-10-19T12", now=NOW) == Hour("2025-10-19T12")
+    assert parse_hour("2025-10-19T13", now=NOW) == Hour("2025-10-19T13")  # the current hour
 
 
 @pytest.mark.parametrize("text", ["2025-10-19", "2025-10-19T12:00", "2025-10-19 12", "19/10/2025T12", ""])

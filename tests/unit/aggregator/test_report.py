@@ -10,8 +10,9 @@ import orjson
 
 from app.aggregator.report import HourlyResult, render_table, to_csv, to_document, to_json
 from app.aggregator.stats import FleetStats, LatencyPercentiles, SignalStats, VehicleStats
+from app.contract import Hour
 
-HOUR = datetime(2025, 10, 19, 12, tzinfo=UTC)
+HOUR = Hour("2025-10-19T12")
 
 
 def result(*, vehicles: list[VehicleStats], latency: LatencyPercentiles | None = None) -> HourlyResult:
@@ -85,7 +86,7 @@ def test_document_carries_every_field() -> None:
 def test_empty_hour_is_a_valid_document_with_zero_rate_and_no_latency() -> None:
     empty = HourlyResult(
         hour=HOUR,
-        generated_at=HOUR,
+        generated_at=HOUR.start,
         fleet=FleetStats(
             records=0,
             distinct=0,

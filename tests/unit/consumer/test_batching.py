@@ -17,7 +17,8 @@ from app.consumer.batching import (
 )
 from app.consumer.decode import decode_body
 from app.consumer.ports import ReceivedMessage
-from tests.unit.consumer.factories import record_line, seqs_of
+from app.contract import Hour
+from tests.support.records import record_line, seqs_of
 
 NOON = datetime(2025, 10, 19, 12, 30, tzinfo=UTC)
 ONE_PM = datetime(2025, 10, 19, 13, 5, tzinfo=UTC)
@@ -30,15 +31,19 @@ def _message(mid: str, seqs: list[int], *, ingest: datetime = NOON) -> BufferedM
 
 
 def test_key_is_the_hour_partition_and_a_uuid_of_the_sorted_message_ids() -> None:
-    key = object_key(prefix="raw/", hour="2025-10-19T07", message_ids=["b", "a"], compressed=False)
+    key = object_key(prefix="raw/", hour=Hour("2025-10-19T07"), message_ids=["b", "a"], compressed=False)
     assert re.fullmatch(
         r"raw/year=2025/month=10/day=19/hour=07/part-[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\.jsonl",
         key,
     )
-    assert key == object_key(prefix="raw/", hour="2025-10-19T07", message_ids=["a", "b"], compressed=False)
-    assert key != object_key(prefix="raw/", hour="2025-10-19T08", message_ids=["a", "b"], compressed=False)
-    assert key != object_key(prefix="raw/", hour="2025-10-19T07", message_ids=["a"], compressed=False)
-    gz = object_key(prefix="raw/", hour="2025-10-19T07", message_ids=["a", "b"], compressed=True)
+    assert key == object_key(
+        prefix="raw/", hour=Hour("2025-10-19T07"), message_ids=["a", "b"], compressed=False
+    )
+    assert key != object_key(
+        prefix="raw/", hour=Hour("2025-10-19T08"), message_ids=["a", "b"], compressed=False
+    )
+    assert key != object_key(prefix="raw/", hour=Hour("2025-10-19T07"), message_ids=["a"], compressed=False)
+    gz = object_key(prefix="raw/", hour=Hour("2025-10-19T07"), message_ids=["a", "b"], compressed=True)
     assert gz == key + ".gz"
 
 

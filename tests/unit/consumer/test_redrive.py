@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from app.consumer.redrive import RedriveError, redrive
+from app.consumer.redrive import redrive
+from app.errors import RedriveError
 
 DLQ_URL = "https://sqs.example/123/fleet-telemetry-dlq"
 QUEUE_URL = "https://sqs.example/123/fleet-telemetry"

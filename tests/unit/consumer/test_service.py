@@ -20,8 +20,9 @@ from app.consumer.ports import ReceivedMessage
 from app.consumer.service import Consumer
 from app.observability import InMemoryMetrics
 from tests.conftest import SettingsFactory
-from tests.unit.consumer.factories import body, packed_bodies, record_line, seqs_of
-from tests.unit.consumer.fakes import FakeQueue, FakeStore, wait_until
+from tests.support.consumer import FakeQueue, wait_until
+from tests.support.records import body, packed_bodies, record_line, seqs_of
+from tests.support.storage import MemoryStore
 
 NOON = datetime(2025, 10, 19, 12, 30, tzinfo=UTC)
 ONE_PM = datetime(2025, 10, 19, 13, 5, tzinfo=UTC)
@@ -30,7 +31,7 @@ ONE_PM = datetime(2025, 10, 19, 13, 5, tzinfo=UTC)
 @pytest.fixture
 def make_consumer(settings_factory: SettingsFactory) -> Any:
     def make(
-        queue: FakeQueue, store: FakeStore, metrics: InMemoryMetrics | None = None, **overrides: Any
+        queue: FakeQueue, store: MemoryStore, metrics: InMemoryMetrics | None = None, **overrides: Any
     ) -> Consumer:
         values: dict[str, Any] = {
             "receive_wait_seconds": 0,
@@ -60,14 +61,14 @@ def running(consumer: Consumer) -> Iterator[Consumer]:
         assert consumer.shutdown()
 
 
-def _stored_seqs(store: FakeStore) -> list[int]:
+def _stored_seqs(store: MemoryStore) -> list[int]:
     return sorted(s for body_, _, _ in store.objects.values() for s in seqs_of(body_))
 
 
 def test_every_record_is_written_once_then_its_message_deleted(
     make_consumer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue, store, metrics = FakeQueue(), FakeStore(), InMemoryMetrics()
+    queue, store, metrics = FakeQueue(), MemoryStore(), InMemoryMetrics()
     for text in packed_bodies(list(range(300)), per_message=25):
         queue.send(text)
     caplog.set_level(logging.INFO)
@@ -104,7 +105,7 @@ def test_a_message_is_deleted_only_when_all_its_hours_are_stored(
     noon_only = queue.send(body([record_line(1, ingest=NOON)]))
     one_only = queue.send(body([record_line(2, ingest=ONE_PM)]))
     spanning = queue.send(body([record_line(3, ingest=NOON), record_line(4, ingest=ONE_PM)]))
-    store = FakeStore(fail=lambda key, n: "/hour=13/" in key)
+    store = MemoryStore(fail=lambda key, n: "/hour=13/" in key)
     caplog.set_level(logging.INFO)
     consumer = make_consumer(queue, store, flush_max_records=4)
     consumer.accept(queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30))
@@ -122,7 +123,7 @@ def test_a_put_failing_once_is_retried_and_nothing_is_lost_or_doubled(make_consu
     queue = FakeQueue()
     for text in packed_bodies(list(range(40)), per_message=10):
         queue.send(text)
-    store = FakeStore(fail=lambda key, n: n == 1)
+    store = MemoryStore(fail=lambda key, n: n == 1)
     with running(make_consumer(queue, store, flush_max_records=40)) as consumer:
         assert wait_until(lambda: not queue.remaining())
     assert _stored_seqs(store) == list(range(40))
@@ -133,7 +134,7 @@ def test_a_put_failing_once_is_retried_and_nothing_is_lost_or_doubled(make_consu
 def test_a_failed_batch_is_left_alone_and_no_longer_extended(make_consumer: Any) -> None:
     queue = FakeQueue()
     mid = queue.send(body([record_line(1)]))
-    consumer = make_consumer(queue, FakeStore(fail=lambda key, n: True), flush_max_records=1)
+    consumer = make_consumer(queue, MemoryStore(fail=lambda key, n: True), flush_max_records=1)
     with running(consumer):
         assert wait_until(lambda: consumer.stats().persist_failures == 1)
     assert queue.remaining() == [mid] and queue.deleted == []
@@ -147,7 +148,7 @@ def test_poison_is_logged_by_id_left_in_the_queue_and_holds_nothing_back(
     poison = queue.send(body([record_line(1), b'{"timestamp": "yesterday"}']))
     good = [queue.send(text) for text in packed_bodies([2, 3, 4], per_message=1)]
     caplog.set_level(logging.INFO)
-    with running(make_consumer(queue, FakeStore(), metrics, flush_max_records=3)) as consumer:
+    with running(make_consumer(queue, MemoryStore(), metrics, flush_max_records=3)) as consumer:
         assert wait_until(lambda: set(good) <= set(queue.deleted))
     assert queue.remaining() == [poison]
     assert consumer.stats().poison_messages >= 1
@@ -159,7 +160,7 @@ def test_poison_is_logged_by_id_left_in_the_queue_and_holds_nothing_back(
 def test_held_messages_past_half_their_timeout_are_extended(make_consumer: Any) -> None:
     queue = FakeQueue()
     ids = [queue.send(text) for text in packed_bodies([1, 2], per_message=1)]
-    consumer = make_consumer(queue, FakeStore(), visibility_timeout_seconds=30)
+    consumer = make_consumer(queue, MemoryStore(), visibility_timeout_seconds=30)
     received = queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30)
     consumer.accept(received)
     start = received[0].received_at
@@ -173,7 +174,7 @@ def test_held_messages_past_half_their_timeout_are_extended(make_consumer: Any) 
 def test_a_redelivered_held_message_is_buffered_once_and_deleted_by_its_newest_handle(
     make_consumer: Any,
 ) -> None:
-    queue, store = FakeQueue(), FakeStore()
+    queue, store = FakeQueue(), MemoryStore()
     mid = queue.send(body([record_line(1), record_line(2)]))
     consumer = make_consumer(queue, store, flush_max_age_seconds=60)
     consumer.accept(queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=0))
@@ -189,7 +190,7 @@ def test_a_redelivered_held_message_is_buffered_once_and_deleted_by_its_newest_h
 
 
 def test_shutdown_writes_and_deletes_what_is_buffered(make_consumer: Any) -> None:
-    queue, store = FakeQueue(), FakeStore()
+    queue, store = FakeQueue(), MemoryStore()
     for text in packed_bodies(list(range(30)), per_message=10):
         queue.send(text)
     consumer = make_consumer(queue, store, flush_max_age_seconds=600)
@@ -202,7 +203,7 @@ def test_shutdown_writes_and_deletes_what_is_buffered(make_consumer: Any) -> Non
 
 
 def test_shutdown_of_a_consumer_never_started_still_writes_what_it_was_given(make_consumer: Any) -> None:
-    queue, store = FakeQueue(), FakeStore()
+    queue, store = FakeQueue(), MemoryStore()
     mid = queue.send(body([record_line(1)]))
     consumer = make_consumer(queue, store, flush_max_age_seconds=600)
     consumer.accept(queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30))
@@ -221,7 +222,7 @@ class _StalledPolls(FakeQueue):
 
 
 def test_shutdown_is_bounded_by_its_budget_even_with_polls_still_waiting(make_consumer: Any) -> None:
-    queue, store = _StalledPolls(), FakeStore()
+    queue, store = _StalledPolls(), MemoryStore()
     mid = queue.send(body([record_line(1)]))
     consumer = make_consumer(queue, store, flush_max_age_seconds=600, shutdown_timeout_seconds=1.0)
     consumer.accept(FakeQueue.receive(queue, max_messages=10, wait_seconds=0, visibility_timeout=30))
@@ -234,7 +235,7 @@ def test_shutdown_is_bounded_by_its_budget_even_with_polls_still_waiting(make_co
 
 def test_messages_received_after_the_last_seal_are_released_not_dropped(make_consumer: Any) -> None:
     queue = FakeQueue()
-    consumer = make_consumer(queue, FakeStore())
+    consumer = make_consumer(queue, MemoryStore())
     consumer.start()
     assert consumer.shutdown()
     mid = queue.send(body([record_line(1)]))
@@ -247,7 +248,7 @@ def test_messages_received_after_the_last_seal_are_released_not_dropped(make_con
 def test_slow_writers_hold_back_the_pollers(make_consumer: Any) -> None:
     queue, hold = FakeQueue(), threading.Event()
     sent = [queue.send(text) for text in packed_bodies(list(range(100)), per_message=1)]
-    consumer = make_consumer(queue, FakeStore(hold=hold), flush_max_records=1, consumer_writers=1)
+    consumer = make_consumer(queue, MemoryStore(hold=hold), flush_max_records=1, consumer_writers=1)
     consumer.start()
     try:
         wait_until(lambda: False, timeout=0.3)
@@ -261,7 +262,7 @@ def test_slow_writers_hold_back_the_pollers(make_consumer: Any) -> None:
 
 
 def test_sigterm_asks_the_consumer_to_stop_and_a_second_signal_gives_up(make_consumer: Any) -> None:
-    consumer = make_consumer(FakeQueue(), FakeStore())
+    consumer = make_consumer(FakeQueue(), MemoryStore())
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with stop_on_signals(consumer):
         assert signal.getsignal(signal.SIGTERM) is not before[0]

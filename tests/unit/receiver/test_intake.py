@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from app.contract import ValidationWindow, validation_context
-from app.receiver.errors import RequestRejectedError
+from app.errors import RequestRejectedError
 from app.receiver.intake import parse_batch, parse_record, read_body, require_json
 from tests.conftest import RecordFactory
 

@@ -15,7 +15,7 @@ from app.errors import PublishError
 from app.receiver.packing import PackLimits
 from app.receiver.publisher import SqsPublisher
 from app.receiver.stats import ReceiverStats
-from tests.unit.receiver.harness import FakeSqs
+from tests.support.receiver import FakeSqs
 
 T = TypeVar("T")
 
@@ -51,12 +51,8 @@ def lines(n: int, prefix: str = "r") -> list[bytes]:
     return [f'{{"{prefix}":{i}}}'.encode() for i in range(n)]
 
 
-async def publish_each(
-    publisher: SqsPublisher, items: list[bytes], hour: int = 1
-) -> list[BaseException | None]:
-    return list(
-        await asyncio.gather(*(publisher.publish(hour, [item]) for item in items), return_exceptions=True)
-    )
+async def publish_each(publisher: SqsPublisher, items: list[bytes]) -> list[BaseException | None]:
+    return list(await asyncio.gather(*(publisher.publish([item]) for item in items), return_exceptions=True))
 
 
 def test_concurrent_requests_share_one_message_and_one_call() -> None:
@@ -85,7 +81,7 @@ def test_a_request_is_answered_only_after_sqs_acknowledged() -> None:
     publisher = make(sqs, linger_seconds=0.0)
 
     async def scenario() -> tuple[bool, bool]:
-        task = asyncio.create_task(publisher.publish(1, lines(1)))
+        task = asyncio.create_task(publisher.publish(lines(1)))
         await asyncio.sleep(0.15)
         during = task.done()
         await task
@@ -191,11 +187,11 @@ def test_the_deadline_counts_from_arrival_even_while_every_slot_is_busy(linger_s
     publisher = make(sqs, timeout_seconds=0.2, linger_seconds=linger_seconds, concurrency=1)
 
     async def scenario() -> tuple[BaseException | None, float]:
-        first = asyncio.ensure_future(publisher.publish(1, lines(1, "a")))
+        first = asyncio.ensure_future(publisher.publish(lines(1, "a")))
         await asyncio.sleep(0.05)  # the first call now holds the only slot, hung for 2 s
         started = time.monotonic()
         try:
-            await publisher.publish(1, lines(1, "b"))
+            await publisher.publish(lines(1, "b"))
             outcome: BaseException | None = None
         except PublishError as exc:
             outcome = exc
@@ -213,28 +209,27 @@ def test_too_many_waiting_records_are_refused_at_once() -> None:
     publisher = make(sqs, max_pending_records=5, linger_seconds=0.0)
 
     async def scenario_ok() -> list[BaseException | None]:
-        first = asyncio.create_task(publisher.publish(1, lines(4)))
+        first = asyncio.create_task(publisher.publish(lines(4)))
         await asyncio.sleep(0.01)
         with pytest.raises(PublishError, match="more than 5 records"):
-            await publisher.publish(1, lines(2))
+            await publisher.publish(lines(2))
         await first
-        await publisher.publish(1, lines(5))  # room again once the first is answered
+        await publisher.publish(lines(5))  # room again once the first is answered
         return []
 
     run(publisher, scenario_ok)
     assert len(sqs.delivered_lines()) == 9
 
 
-def test_two_hours_go_to_two_messages() -> None:
+def test_requests_within_the_linger_share_one_message() -> None:
     sqs = FakeSqs()
     publisher = make(sqs)
 
     async def scenario() -> None:
-        await asyncio.gather(publisher.publish(100, lines(2, "a")), publisher.publish(101, lines(3, "b")))
+        await asyncio.gather(publisher.publish(lines(2, "a")), publisher.publish(lines(3, "b")))
 
     run(publisher, scenario)
-    bodies = sorted(e["MessageBody"] for e in sqs.delivered)
-    assert bodies == sorted([b"\n".join(lines(2, "a")).decode(), b"\n".join(lines(3, "b")).decode()])
+    assert [e["MessageBody"] for e in sqs.delivered] == [b"\n".join(lines(2, "a") + lines(3, "b")).decode()]
 
 
 def test_close_sends_what_is_waiting_without_the_linger_and_then_refuses() -> None:
@@ -243,7 +238,7 @@ def test_close_sends_what_is_waiting_without_the_linger_and_then_refuses() -> No
 
     async def main() -> float:
         await publisher.start()
-        waiting = [asyncio.create_task(publisher.publish(1, [item])) for item in lines(5)]
+        waiting = [asyncio.create_task(publisher.publish([item])) for item in lines(5)]
         await asyncio.sleep(0.05)
         assert not any(task.done() for task in waiting)
         started = time.monotonic()
@@ -251,7 +246,7 @@ def test_close_sends_what_is_waiting_without_the_linger_and_then_refuses() -> No
         elapsed = time.monotonic() - started
         assert all(task.done() and task.exception() is None for task in waiting)
         with pytest.raises(PublishError, match="shutting down"):
-            await publisher.publish(1, lines(1))
+            await publisher.publish(lines(1))
         return elapsed
 
     assert asyncio.run(main()) < 1.0

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from app.contract import TelemetryIn
+from app.contract import Hour, TelemetryIn
 
 
 def record_line(
@@ -55,7 +55,6 @@ def seqs_of(jsonl: bytes) -> list[int]:
     return [int(orjson.loads(line)["payload"]["seq"]) for line in jsonl.splitlines() if line]
 
 
-def hour_of(line: bytes) -> str:
-    """`year=YYYY/month=MM/day=DD/hour=HH` of a stored line, from its ingest_received_at."""
-    ingest = orjson.loads(line)["ingest_received_at"]
-    return f"year={ingest[0:4]}/month={ingest[5:7]}/day={ingest[8:10]}/hour={ingest[11:13]}"
+def partition_of(line: bytes, prefix: str = "raw/") -> str:
+    """The partition a stored line belongs in, from its ingest_received_at (the contract's `Hour`)."""
+    return Hour.of(datetime.fromisoformat(orjson.loads(line)["ingest_received_at"])).partition(prefix)

@@ -1,9 +1,9 @@
-"""In-memory stand-ins for the consumer's two seams, faithful where the consumer depends on it.
+"""An in-memory stand-in for the consumer's queue seam, faithful where the consumer depends on it.
 
 `FakeQueue` keeps SQS's rules that matter here: a received message is invisible until its
 visibility timeout passes, every receive gets a new receipt handle and only the newest one
-deletes, and the receive count grows with each delivery. `FakeStore` keeps objects by key and can
-be told to fail or to hold PUTs, so tests inject faults through the constructor, not by patching.
+deletes, and the receive count grows with each delivery. (The S3 seam's stand-in is
+tests/support/storage.py.)
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from app.consumer.ports import ReceivedMessage
-from app.errors import PersistError
 
 
 @dataclass
@@ -100,28 +99,6 @@ class FakeQueue:
                 else:
                     failed.append(m.message_id)
         return failed
-
-
-@dataclass
-class FakeStore:
-    """Objects by key; `fail(key, attempt_number)` returning True makes that PUT raise PersistError."""
-
-    fail: Callable[[str, int], bool] = lambda key, n: False
-    hold: threading.Event | None = None
-    objects: dict[str, tuple[bytes, dict[str, str], str]] = field(default_factory=dict)
-    attempts: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def put(self, *, key: str, body: bytes, metadata: Mapping[str, str], content_type: str) -> None:
-        if self.hold is not None:
-            self.hold.wait(10)
-        with self._lock:
-            self.attempts.append(key)
-            n = self.attempts.count(key)
-        if self.fail(key, n):
-            raise PersistError(f"injected failure for {key} (attempt {n})")
-        with self._lock:
-            self.objects[key] = (body, dict(metadata), content_type)
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.02) -> bool:

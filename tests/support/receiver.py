@@ -37,7 +37,7 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 class RecordingPublisher:
     """Keeps what it is given; `fail_with` makes every publish raise PublishError."""
 
-    published: list[tuple[int, list[bytes]]] = field(default_factory=list)
+    published: list[list[bytes]] = field(default_factory=list)
     fail_with: str | None = None
     ready_problem: str | None = None
     started: bool = False
@@ -52,14 +52,14 @@ class RecordingPublisher:
     async def ready(self) -> str | None:
         return self.ready_problem
 
-    async def publish(self, hour: int, lines: Sequence[bytes]) -> None:
+    async def publish(self, lines: Sequence[bytes]) -> None:
         if self.fail_with is not None:
             raise PublishError(self.fail_with)
-        self.published.append((hour, list(lines)))
+        self.published.append(list(lines))
 
     @property
     def lines(self) -> list[bytes]:
-        return [line for _, lines in self.published for line in lines]
+        return [line for lines in self.published for line in lines]
 
 
 Behaviour = Callable[[int, list[dict[str, Any]]], dict[str, Any]]
