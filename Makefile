@@ -64,7 +64,6 @@ bench: $(STAMP) ## all benchmarks in one run (~4 min): receiver vs bare FastAPI,
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs/openapi.json (the receiver)
 	$(BIN)/telemetry schema
-	$(BIN)/python -m app.receiver.openapi
 
 # Two hash-checked locks: requirements.lock is what the image installs (docker/install.sh), runtime
 # dependencies only; requirements-dev.lock is what .venv installs, with the runtime pins as
@@ -82,12 +81,13 @@ clean: ## remove the virtualenv, caches and out/
 
 # --- Terraform (infra/) -------------------------------------------------------------------------
 # fmt, validate and `terraform test` (mocked provider) of the root module, validate of
-# infra/bootstrap, checkov over all of infra/. An offline provider mirror is used when the machine
-# has one (TF_PLUGIN_DIR); otherwise providers come from the public registry, downloaded once into
-# a plugin cache. checkov pins many packages, so it lives in its own virtualenv, .venv-tools/.
+# infra/bootstrap, checkov over all of infra/. Providers come from the public registry, downloaded
+# once into a plugin cache, unless TF_PLUGIN_DIR names an offline mirror (the folder that holds
+# registry.terraform.io/hashicorp/aws/...), for machines without a route to the registry.
+# checkov pins many packages, so it lives in its own virtualenv, .venv-tools/.
 .PHONY: infra-check infra-apply-test
 TERRAFORM       ?= terraform
-TF_PLUGIN_DIR   ?= $(if $(wildcard /opt/tf-plugins/registry.terraform.io),/opt/tf-plugins,)
+TF_PLUGIN_DIR   ?=
 TF_INIT_FLAGS   := -input=false -backend=false $(if $(TF_PLUGIN_DIR),-plugin-dir=$(TF_PLUGIN_DIR),)
 TOOLS           := .venv-tools
 CHECKOV_VERSION ?= 3.3.30

@@ -162,12 +162,24 @@ SignalValue = Annotated[
     PlainValidator(_signal_value),
     WithJsonSchema({"anyOf": [{"type": "boolean"}, {"type": "number"}]}),
 ]
+_PAYLOAD_DESCRIPTION: Final = (
+    "Flat map of snake_case signal name to a finite number or a boolean, in standard units."
+)
 Payload = Annotated[
     dict[SignalName, SignalValue],
-    Field(
-        min_length=1,
-        max_length=MAX_SIGNALS,
-        description="Flat map of snake_case signal name to a finite number or a boolean, in standard units.",
+    Field(min_length=1, max_length=MAX_SIGNALS, description=_PAYLOAD_DESCRIPTION),
+    # pydantic writes the name rule as patternProperties, which lets any other name (and any value)
+    # through: a schema-driven client would send what the receiver refuses. Names and values are
+    # constrained for every property instead.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": _PAYLOAD_DESCRIPTION,
+            "minProperties": 1,
+            "maxProperties": MAX_SIGNALS,
+            "propertyNames": {"pattern": f"^{SIGNAL_NAME_PATTERN}$", "maxLength": MAX_SIGNAL_NAME_LENGTH},
+            "additionalProperties": {"anyOf": [{"type": "boolean"}, {"type": "number"}]},
+        }
     ),
 ]
 

@@ -1,7 +1,7 @@
 """Logs and CloudWatch metrics, one small seam each, built by the entry point from Settings.
 
-Log lines are `LEVEL event=name key=value ...` so they read in a terminal and parse in CloudWatch
-Logs Insights. Metrics go out as CloudWatch Embedded Metric Format through aws-embedded-metrics,
+Log lines are `time=<UTC ms> LEVEL event=name key=value ...` so a local log reads alone (in AWS,
+CloudWatch adds its own ingestion time beside it) and parses in CloudWatch Logs Insights. Metrics go out as CloudWatch Embedded Metric Format through aws-embedded-metrics,
 always to stdout (`AWS_EMF_ENVIRONMENT=local`) unless told otherwise: on ECS the library would
 otherwise pick its agent sink and, with no CloudWatch agent beside the task, drop every metric.
 awslogs ships stdout, and CloudWatch extracts the metrics from the EMF lines.
@@ -14,11 +14,22 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from app.contract import format_timestamp
 from app.settings import Settings
 
-LOG_FORMAT = "%(levelname)s %(message)s"
+LOG_FORMAT = "time=%(asctime)s %(levelname)s %(message)s"
+
+
+class UtcFormatter(logging.Formatter):
+    """`time=` as the contract writes timestamps: ISO 8601 UTC, milliseconds, `Z`."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return format_timestamp(datetime.fromtimestamp(record.created, UTC))
+
+
 #: CloudWatch keeps at most 100 values per metric per EMF event; the library splits beyond that.
 MAX_VALUES_PER_METRIC = 100
 
@@ -26,8 +37,10 @@ MetricValue = float | int | Sequence[float | int]
 
 
 def configure_logging(settings: Settings) -> None:
-    """Plain `LEVEL message` lines on stderr; libraries stay at WARNING so ours are readable."""
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    """`time=... LEVEL message` lines on stderr; libraries stay at WARNING so ours are readable."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(UtcFormatter(LOG_FORMAT))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     for noisy in ("botocore", "boto3", "urllib3", "uvicorn.access", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     publish_max_pending_records: int = Field(
         100_000, ge=1, description="Records waiting for SQS beyond this get 503 at once (back-pressure)."
     )
+    api_docs: bool = Field(
+        True,
+        description="Serve /docs, /redoc and /openapi.json (the checked OpenAPI document); false hides them.",
+    )
     metrics_interval_seconds: float = Field(
         10.0, gt=0, le=300, description="The receiver aggregates its EMF metrics over this interval."
     )

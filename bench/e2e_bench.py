@@ -35,8 +35,9 @@ import orjson
 import psutil
 
 from app.aws import s3_client
+from app.receiver.routes import BATCH_PATH
 from app.settings import load_settings
-from bench.receiver_bench import BATCH_PATH, BATCH_SIZE, records, request_bytes
+from bench.receiver_bench import BATCH_SIZE, records, request_bytes
 from loadtest.stack import PipelineStack
 from loadtest.verify import S3Reader
 

@@ -48,13 +48,12 @@ import psutil
 from fastapi import FastAPI
 
 from app.contract import TelemetryIn
+from app.receiver.routes import BATCH_PATH, SINGLE_PATH
 from loadtest.stack import DEFAULT_API_KEY, ManagedProcess, PipelineStack, free_port
 
 TARGET_RATIO: Final = 0.60
 TARGET_REQUEST_REDUCTION: Final = 20.0
 OUT_DIR: Final = Path("out/bench")
-SINGLE_PATH: Final = "/v1/telemetry"
-BATCH_PATH: Final = "/v1/telemetry/batch"
 BATCH_SIZE: Final = 100
 DISTINCT_BODIES: Final = 64
 QUIET: Final = {"TELEMETRY_LOG_LEVEL": "WARNING", "TELEMETRY_METRICS_INTERVAL_SECONDS": "5"}

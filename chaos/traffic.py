@@ -24,9 +24,9 @@ from typing import Any, Final
 import httpx
 import orjson
 
+from app.receiver.routes import BATCH_PATH
 from loadtest.accepted import identity_of
 
-BATCH_PATH: Final = "/v1/telemetry/batch"
 RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: A Retry-After above this is waited as this: the scenarios are bounded in time.
 MAX_RETRY_WAIT_SECONDS: Final = 2.0

@@ -17,9 +17,9 @@ from fastapi import FastAPI
 from app.observability import Metrics, make_metrics
 from app.receiver import responses
 from app.receiver.auth import ApiKeys
-from app.receiver.openapi import BATCH_PATH, SINGLE_PATH, install_openapi
+from app.receiver.openapi import install_openapi
 from app.receiver.publisher import Publisher, SqsPublisher
-from app.receiver.routes import Clock, ReceiverRoutes, utc_now
+from app.receiver.routes import BATCH_PATH, SINGLE_PATH, Clock, ReceiverRoutes, utc_now
 from app.receiver.stats import ReceiverStats
 from app.settings import Settings, require_api_keys
 
@@ -63,8 +63,10 @@ def create_app(
         title=TITLE,
         version=API_VERSION,
         summary="Takes contract-v1 telemetry over HTTP and queues it in SQS.",
-        docs_url=None,
-        redoc_url=None,
+        # Interactive docs render the same document the tests check (app.openapi below).
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
         lifespan=lifespan,
         # Metrics go out as EMF; FastAPI's own OpenTelemetry hook would only cost time per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},

@@ -2,28 +2,23 @@
 
 The ingest routes are plain Starlette routes (see `app`: the hot path skips FastAPI's dependency
 machinery), so FastAPI cannot describe them; they are declared here, pointing at the contract's
-`TelemetryIn` schema, with the X-API-Key scheme and every status the routes answer, while FastAPI
-generates the health routes. The checked-in copy, docs/openapi.json, is rendered from the default
-settings and a test fails when it drifts: `python -m app.receiver.openapi` (or `make schema`)
-rewrites it.
+`TelemetryIn` schema, with the X-API-Key scheme and every status and body the routes answer, while
+FastAPI generates the health routes. The app serves the document (and /docs, /redoc on it); the
+checked-in copy, docs/openapi.json, is rendered by `telemetry schema` (app/schema_cli.py) from the
+default settings, and the tests fail when it drifts or when a real answer does not match it.
 """
 
 from __future__ import annotations
 
-import argparse
-import secrets
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.contract import TelemetryIn
+from app.receiver.routes import BATCH_PATH, SINGLE_PATH
 from app.receiver.schemas import (
     AcceptedOne,
     BatchAccepted,
@@ -32,17 +27,13 @@ from app.receiver.schemas import (
     Health,
     TooManyRecords,
 )
-from app.settings import Settings
 
-DEFAULT_PATH = Path("docs/openapi.json")
 SECURITY_SCHEME = "ApiKeyAuth"
 DESCRIPTION = (
     "Vehicles POST contract-v1 telemetry records with an `X-API-Key` header. A 202 means SQS holds "
     "every accepted record; a 503 (with Retry-After) means none of the request's records may be "
     "considered accepted. Status codes and their reasons: docs/receiver.md."
 )
-SINGLE_PATH = "/v1/telemetry"
-BATCH_PATH = "/v1/telemetry/batch"
 _MODELS: tuple[type[BaseModel], ...] = (
     AcceptedOne,
     BatchAccepted,
@@ -64,19 +55,18 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _answer(
-    model: type[BaseModel], description: str, headers: dict[str, Any] | None = None
+    models: tuple[type[BaseModel], ...], description: str, headers: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": _ref(model.__name__)}},
-    }
+    """A response: one model, or any of several when one status has several bodies."""
+    schema = _ref(models[0].__name__) if len(models) == 1 else {"anyOf": [_ref(m.__name__) for m in models]}
+    answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
         answer["headers"] = headers
     return answer
 
 
 def ingest_operation(*, batch: bool, max_records: int) -> dict[str, Any]:
-    """The OpenAPI operation of one ingest route: body, key, and every status it answers."""
+    """The OpenAPI operation of one ingest route: body, key, and every status and body it answers."""
     if batch:
         schema: dict[str, Any] = {
             "type": "array",
@@ -102,28 +92,34 @@ def ingest_operation(*, batch: bool, max_records: int) -> dict[str, Any]:
         },
         "responses": {
             "202": _answer(
-                BatchAccepted if batch else AcceptedOne,
+                (BatchAccepted,) if batch else (AcceptedOne,),
                 "SQS acknowledged every accepted record"
                 + ("; rejected lists the records that broke the contract." if batch else "."),
             ),
-            "400": _answer(ErrorBody, "The body is not well-formed JSON (invalid_json)."),
+            "400": _answer(
+                (ErrorBody,),
+                "The body is not well-formed JSON (invalid_json), or Content-Length is not a number "
+                "(invalid_content_length).",
+            ),
             "401": _answer(
-                ErrorBody, "X-API-Key missing or not one of the keys (unauthorized).", _WWW_AUTHENTICATE
+                (ErrorBody,), "X-API-Key missing or not one of the keys (unauthorized).", _WWW_AUTHENTICATE
             ),
             "413": _answer(
-                TooManyRecords if batch else ErrorBody,
+                (TooManyRecords, ErrorBody) if batch else (ErrorBody,),
                 "Body over the size limit (body_too_large)"
                 + (", or more records than a batch may hold (too_many_records)." if batch else "."),
             ),
-            "415": _answer(ErrorBody, "Content-Type is not application/json (unsupported_media_type)."),
+            "415": _answer((ErrorBody,), "Content-Type is not application/json (unsupported_media_type)."),
             "422": _answer(
-                BatchRejected if batch else ErrorBody,
-                "Every record broke the contract (no_valid_records); nothing was queued."
+                (BatchRejected, ErrorBody) if batch else (ErrorBody,),
+                "Every record broke the contract (no_valid_records, with rejected listing each), or the "
+                "body is not a non-empty JSON array (invalid_batch, empty_batch); nothing was queued."
                 if batch
                 else "The record broke the contract (invalid_record); detail names each field and rule.",
             ),
+            "500": _answer((ErrorBody,), "A bug in the receiver (internal); the log has the traceback."),
             "503": _answer(
-                ErrorBody,
+                (ErrorBody,),
                 "SQS did not take the records (failed, timed out, overloaded, shutting down); retry later.",
                 _RETRY_AFTER,
             ),
@@ -169,27 +165,3 @@ def install_openapi(app: FastAPI, *, max_records: int) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def render_openapi() -> str:
-    """The document for the default settings, whatever the environment says (stable output)."""
-    from app.observability import InMemoryMetrics
-    from app.receiver.app import create_app  # the app module imports this one
-
-    settings = Settings.model_construct(api_keys=[SecretStr(secrets.token_urlsafe(24))])
-    app = create_app(settings, metrics=InMemoryMetrics(keep=False))
-    return orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.receiver.openapi", description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="where to write the document")
-    args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_openapi(), encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,10 @@ from app.receiver.stats import ReceiverStats
 from app.settings import Settings
 
 Clock = Callable[[], datetime]
+
+#: The ingest routes: one record, or a JSON array of records (the OpenAPI document describes both).
+SINGLE_PATH: Final = "/v1/telemetry"
+BATCH_PATH: Final = "/v1/telemetry/batch"
 
 _log = logging.getLogger("app.receiver")
 

@@ -31,9 +31,9 @@ import orjson
 
 from app.errors import ConfigurationError
 from app.observability import kv
+from app.receiver.routes import BATCH_PATH
 from app.simulator.fleet import Record
 
-BATCH_PATH: Final = "/v1/telemetry/batch"
 MAX_BATCH_RECORDS: Final = 500
 DEFAULT_MAX_ATTEMPTS: Final = 6
 DEFAULT_TIMEOUT_S: Final = 10.0

@@ -102,12 +102,24 @@ def parse(text: str) -> list[Pin]:
 
 
 def requirements(pyproject: Mapping[str, Any], *, extras: Iterable[str] = ()) -> list[Requirement]:
-    """The project's runtime dependencies plus those of `extras`."""
+    """The project's runtime dependencies plus those of `extras`, an extra naming the project's own
+    extras (`fleet-telemetry[sim,local]`) expanded into theirs."""
     project = pyproject["project"]
-    texts = list(project["dependencies"])
-    for extra in extras:
-        texts += project["optional-dependencies"][extra]
-    return [Requirement(text) for text in texts]
+    own = canonicalize_name(project.get("name", ""))
+    found = [Requirement(text) for text in project["dependencies"]]
+    pending, seen = list(extras), set()
+    while pending:
+        extra = pending.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if canonicalize_name(requirement.name) == own:
+                pending.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
 
 
 def load_pyproject(root: Path = ROOT) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 fmt, init without a backend, validate and the module's own `terraform test` (plan-time, mocked
 provider); checkov scans it with the rest of infra/ in `make infra-check`. Terraform runs on a copy so nothing is written into the working tree. The
-provider comes from the offline mirror when one exists (TF_PLUGIN_DIR, default /opt/tf-plugins);
-otherwise from the registry, as in GitHub Actions.
+provider comes from the offline mirror TF_PLUGIN_DIR names, if set; otherwise from the registry,
+as in GitHub Actions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "infra" / "bootstrap"
-PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR") or "/opt/tf-plugins")
+PLUGIN_DIR = os.environ.get("TF_PLUGIN_DIR") or None
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
@@ -42,7 +42,7 @@ def initialised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     copy = tmp_path_factory.mktemp("bootstrap") / "bootstrap"
     shutil.copytree(MODULE, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
     args = ["init", "-backend=false", "-input=false"]
-    if PLUGIN_DIR.is_dir():
+    if PLUGIN_DIR is not None:
         args.append(f"-plugin-dir={PLUGIN_DIR}")
     result = _terraform(*args, cwd=copy)
     assert result.returncode == 0, result.stdout + result.stderr

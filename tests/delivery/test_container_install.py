@@ -203,6 +203,28 @@ def test_the_image_holds_the_package_and_the_locked_dependencies_only(image: Loc
     assert "site-packages" in located
 
 
+@pytest.mark.parametrize(
+    ("args", "extra", "module"),
+    [
+        (("local-aws", "--port", "0"), "local", "moto"),
+        (("simulate", "--vehicles", "1", "--duration", "1", "--out", "-"), "sim", "numpy"),
+    ],
+)
+def test_the_image_has_no_simulator_or_moto_and_their_commands_name_the_extra(
+    image: LocalImage, args: tuple[str, ...], extra: str, module: str
+) -> None:
+    installed = {canonicalize_name(name) for name in installed_distributions(image)}
+    assert not installed & {"numpy", "cantools", "httpx", "moto", "matplotlib", "locust"}
+    result = subprocess.run(
+        image.argv(*args), env=image.env, cwd=image.workdir, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        f"telemetry {args[0]}: error: needs the optional dependencies '{extra}' ({module} is not installed): "
+        f"pip install 'fleet-telemetry[{extra}]'"
+    ]
+
+
 def test_no_build_tools_or_caches_in_the_virtualenv(image: LocalImage) -> None:
     venv = image.path("/opt/venv")
     assert not list(venv.glob("bin/pip*"))

@@ -85,12 +85,8 @@ def terraform_binary() -> str:
 
 
 def plugin_dir() -> str | None:
-    """The offline provider mirror (Makefile: TF_PLUGIN_DIR), if this machine has one."""
-    configured = os.environ.get("TF_PLUGIN_DIR")
-    if configured is not None:
-        return configured or None
-    default = Path("/opt/tf-plugins/registry.terraform.io")
-    return str(default.parent) if default.is_dir() else None
+    """The offline provider mirror TF_PLUGIN_DIR names (the Makefile passes it on), if any."""
+    return os.environ.get("TF_PLUGIN_DIR") or None
 
 
 def override_tf(endpoint: str) -> str:

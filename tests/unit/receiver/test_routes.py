@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -308,3 +309,18 @@ def test_a_bug_behind_a_route_is_a_500_in_the_error_shape_and_a_logged_traceback
     assert "publisher bug" not in response.text  # the cause stays in the log
     assert "event=unhandled_error path=/v1/telemetry error=RuntimeError" in caplog.text
     assert caplog.records[-1].exc_info is not None
+
+
+def test_interactive_docs_serve_the_checked_in_document_and_can_be_turned_off(
+    settings_factory: SettingsFactory,
+) -> None:
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [await client.get(path) for path in ("/docs", "/redoc", "/openapi.json")]
+
+    docs, redoc, document = Receiver(settings_factory).run(scenario)
+    assert docs.status_code == redoc.status_code == 200
+    assert "/openapi.json" in docs.text and "text/html" in docs.headers["content-type"]
+    checked_in = (Path(__file__).resolve().parents[3] / "docs" / "openapi.json").read_bytes()
+    assert document.json() == orjson.loads(checked_in)
+    hidden = Receiver(settings_factory, api_docs=False).run(scenario)
+    assert [r.status_code for r in hidden] == [404, 404, 404]
