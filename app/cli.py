@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app.receiver.main", "run the HTTP receiver: validate telemetry, queue it in SQS"),
     "simulate": ("app.simulator.cli", "simulate a battery fleet; write JSON Lines or post to a receiver"),
     "aggregate": ("app.aggregator.cli", "roll one hour of raw S3 data up into per-vehicle statistics"),
+    "query": ("app.query", "SQL (DuckDB) over the curated, vehicle_stats and raw tables of some hours"),
     "consume": ("app.consumer.main", "drain the SQS queue into time-partitioned JSON Lines objects in S3"),
     "redrive": ("app.consumer.redrive", "move dead-letter queue messages back to the queue; prints how many"),
 }

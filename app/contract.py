@@ -63,6 +63,10 @@ ISO_DATE_PATTERN: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 #: A stored timestamp: UTC, exactly milliseconds, `Z` (what `format_timestamp` writes).
 STORED_TIMESTAMP_PATTERN: Final = ISO_DATE_PATTERN + r"T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
 
+#: Vehicle ids of synthetic traffic (the deploy's smoke test, scripts/smoke.py): stored in raw/ like
+#: any record, so the smoke test can find them, and left out of the curated layer and the statistics.
+SYNTHETIC_VEHICLE_PREFIX: Final = "smoke-"
+
 SERVER_FIELD: Final = "ingest_received_at"
 #: What makes two stored lines the same record: everything the vehicle sent, not when it arrived.
 IDENTITY_FIELDS: Final = ("timestamp", "vehicle_id", "can_id", "payload")

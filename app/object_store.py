@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import PersistError, StorageError
@@ -34,11 +36,14 @@ class ObjectWriter(Protocol):
 
 
 class ObjectStore(ObjectWriter, Protocol):
-    """Reading too: the keys under a prefix, in S3's (lexicographic) order, and one object's content."""
+    """Reading too: the keys under a prefix, in S3's (lexicographic) order, and one object's content;
+    and writing a file too big to hold in memory (`put_file`, streamed, multipart where needed)."""
 
     def keys(self, prefix: str) -> Iterator[str]: ...
 
     def get(self, key: str) -> StoredObject: ...
+
+    def put_file(self, *, key: str, path: Path, content_type: str) -> None: ...
 
 
 class S3ObjectStore:
@@ -54,6 +59,13 @@ class S3ObjectStore:
                 Bucket=self.bucket, Key=key, Body=body, Metadata=dict(metadata), ContentType=content_type
             )
         except (BotoCoreError, ClientError) as exc:
+            raise PersistError(f"PUT s3://{self.bucket}/{key} failed: {exc}") from exc
+
+    def put_file(self, *, key: str, path: Path, content_type: str) -> None:
+        """One object from a file: S3 makes it visible only once complete, so it replaces atomically."""
+        try:
+            self._client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
             raise PersistError(f"PUT s3://{self.bucket}/{key} failed: {exc}") from exc
 
     def keys(self, prefix: str) -> Iterator[str]:

@@ -30,6 +30,9 @@ class LifecycleDefaults:
     raw_expiration_days: int
     aggregates_transition_ia_days: int
     aggregates_expiration_days: int
+    curated_transition_ia_days: int
+    curated_transition_glacier_ir_days: int
+    curated_expiration_days: int
     abort_incomplete_multipart_days: int
     noncurrent_version_expiration_days: int
 
@@ -42,9 +45,13 @@ class PipelineDefaults:
     bucket_name: str
     raw_prefix: str
     aggregates_prefix: str
+    curated_prefix: str
+    vehicle_stats_prefix: str
     queue: QueueDefaults
     dlq_message_retention_seconds: int
     lifecycle: LifecycleDefaults
+    #: The Athena tables of the hourly job's Parquet output, as in the file (infra/glue.tf reads it too).
+    tables: dict[str, Any]
 
 
 @cache
@@ -60,9 +67,12 @@ def pipeline_defaults() -> PipelineDefaults:
         bucket_name=raw["bucket_name"],
         raw_prefix=raw["raw_prefix"],
         aggregates_prefix=raw["aggregates_prefix"],
+        curated_prefix=raw["curated_prefix"],
+        vehicle_stats_prefix=raw["vehicle_stats_prefix"],
         queue=QueueDefaults(**raw["queue"]),
         dlq_message_retention_seconds=raw["dlq"]["message_retention_seconds"],
         lifecycle=LifecycleDefaults(**raw["lifecycle"]),
+        tables={name: table for name, table in raw["tables"].items() if not name.startswith("_")},
     )
 
 
@@ -88,13 +98,30 @@ def lifecycle_rules(defaults: PipelineDefaults) -> list[dict[str, Any]]:
             "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
         },
         {
-            "ID": "aggregates-tiering-and-expiry",
+            "ID": "curated-tiering-and-expiry",
             "Status": "Enabled",
-            "Filter": {"Prefix": defaults.aggregates_prefix},
-            "Transitions": [{"Days": lc.aggregates_transition_ia_days, "StorageClass": "STANDARD_IA"}],
-            "Expiration": {"Days": lc.aggregates_expiration_days},
+            "Filter": {"Prefix": defaults.curated_prefix},
+            "Transitions": [
+                {"Days": lc.curated_transition_ia_days, "StorageClass": "STANDARD_IA"},
+                {"Days": lc.curated_transition_glacier_ir_days, "StorageClass": "GLACIER_IR"},
+            ],
+            "Expiration": {"Days": lc.curated_expiration_days},
             "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
         },
+        *(
+            {
+                "ID": f"{name}-tiering-and-expiry",
+                "Status": "Enabled",
+                "Filter": {"Prefix": prefix},
+                "Transitions": [{"Days": lc.aggregates_transition_ia_days, "StorageClass": "STANDARD_IA"}],
+                "Expiration": {"Days": lc.aggregates_expiration_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
+            }
+            for name, prefix in (
+                ("aggregates", defaults.aggregates_prefix),
+                ("vehicle-stats", defaults.vehicle_stats_prefix),
+            )
+        ),
         {
             "ID": "abort-incomplete-multipart-uploads",
             "Status": "Enabled",

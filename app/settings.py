@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         pattern=r"^([A-Za-z0-9._-]+/)+$",
         description="Key prefix of the hourly aggregates.",
     )
+    curated_prefix: str = Field(
+        _DEFAULTS.curated_prefix,
+        pattern=r"^([A-Za-z0-9._-]+/)+$",
+        description="Key prefix of the curated Parquet layer (one file of distinct, typed records per hour).",
+    )
+    vehicle_stats_prefix: str = Field(
+        _DEFAULTS.vehicle_stats_prefix,
+        pattern=r"^([A-Za-z0-9._-]+/)+$",
+        description="Key prefix of the per-vehicle statistics as Parquet (the Athena table vehicle_stats).",
+    )
     visibility_timeout_seconds: int = Field(
         _DEFAULTS.queue.visibility_timeout_seconds,
         ge=5,
@@ -171,6 +181,22 @@ class Settings(BaseSettings):
         gt=0,
         le=120,
         description="SIGTERM to exit at most; below the ECS stop timeout (30 s, 120 s at most).",
+    )
+
+    # --- Hourly job --------------------------------------------------------------------------
+    hourly_memory_mb: int = Field(
+        1024,
+        ge=128,
+        le=120_000,
+        description="Memory DuckDB may hold; beyond it, it spills to hourly_work_dir. About half the task's memory.",
+    )
+    hourly_threads: int = Field(
+        0, ge=0, le=64, description="DuckDB threads; 0 = one per CPU the process may use."
+    )
+    hourly_fetchers: int = Field(8, ge=1, le=64, description="Raw objects read from S3 at once.")
+    hourly_work_dir: str | None = Field(
+        None,
+        description="Where the hourly job stages and spills (the task's disk); default: the system temp dir.",
     )
 
     # --- Observability ---------------------------------------------------------------------

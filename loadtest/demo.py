@@ -4,7 +4,8 @@ Starts the embedded AWS stack, the receiver and the consumer as real processes o
 Locust headless (each user a simulated vehicle posting every 200 ms) until 10,000 records were
 accepted, waits for the queue to drain, runs the hourly aggregator, and reports: accepted vs
 distinct records in S3 (zero loss), the DLQ, duplicates, latency percentiles from the persisted
-data, and the per-vehicle table. Files land in out/: locust.html, report.json, latency.png.
+data, the per-vehicle table, and the answer of one SQL query over the curated Parquet of the hour.
+Files land in out/: locust.html, report.json, latency.png.
 Every process stops at the end, on failure and on Ctrl-C.
 """
 
@@ -26,6 +27,7 @@ from app.aws import s3_client
 from app.contract import Hour
 from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
+from app.query import render, run_query
 from app.settings import load_settings
 from loadtest.run import LoadOptions, LoadResult, print_result, run_against
 from loadtest.stack import PipelineStack
@@ -62,6 +64,14 @@ def plot_latency(result: LoadResult, path: Path) -> None:
     plt.close(fig)
 
 
+#: The demo's closing question, asked of the curated layer (docs/queries.md asks it of Athena too).
+DEMO_QUERY = (
+    "SELECT vehicle_id, count(*) AS records, round(max(cell_temp_max), 1) AS hottest_c, "
+    "round(min(cell_voltage_min), 3) AS lowest_cell_v, round(avg(battery_soc), 1) AS mean_soc "
+    "FROM curated GROUP BY vehicle_id ORDER BY hottest_c DESC LIMIT 10"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="records to get accepted")
@@ -88,16 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         print("4/5 queue drained; running the hourly aggregator ...", flush=True)
         settings = load_settings()
         store = S3ObjectStore(s3_client(settings), settings.bucket)
+        hours = Hour.covering(started, datetime.now(UTC))
         hourly: list[HourlyResult] = [
             aggregate_hour(store=store, settings=settings, hour=hour, metrics=InMemoryMetrics(keep=False))
-            for hour in Hour.covering(started, datetime.now(UTC))
+            for hour in hours
         ]
+        answer = render(*run_query(DEMO_QUERY, store=store, settings=settings, hours=hours), "table")
     print("5/5 every process stopped\n", flush=True)
 
     print_result(result)
     for hour in hourly:
         print(f"\nper-vehicle statistics, hour {hour.hour_label} (from the aggregator's vehicle_stats.json):")
         print(render_table(hour))
+
+    print(f"\nSQL over the curated Parquet (telemetry query, the Athena table curated):\n  {DEMO_QUERY}\n")
+    print(answer, end="")
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "locust.html", out / "locust.html")

@@ -1,11 +1,18 @@
-"""The hourly job: read one raw partition, fold it into statistics, write the result.
+"""The hourly job: one raw hour in; the curated Parquet, the statistics and their Parquet out.
 
-`aggregate_hour()` is a plain keyword-only function (the CLI and the end-to-end demo both call it)
-that takes its object store (app/object_store.py: S3 in production, memory in unit tests), Settings
-and metrics from the caller. Objects are read one at a time (`.gz` decompressed as a stream), so
-memory holds one object (at most the consumer's flush size), the distinct-identity set and a
-latency histogram, never the hour. Output keys depend only on the hour, so a re-run overwrites its
-own result.
+`aggregate_hour()` is a plain keyword-only function (the CLI and the demo call it) that takes its
+object store (app/object_store.py: S3 in production, memory in unit tests), Settings and metrics
+from the caller. It reads the hour's raw objects once (app/aggregator/staging.py: several GETs at
+a time, onto the task's disk) and hands them to DuckDB (app/aggregator/columnar.py), which spills
+to that disk beyond `hourly_memory_mb`: memory does not grow with the hour.
+
+What it writes, each to a key that depends only on the hour, so a re-run replaces it in one PUT
+(S3 makes an object visible only once it is complete: a reader sees the old file or the new one,
+never a mix):
+- curated/.../hour=HH/records.parquet       one row per distinct record, typed (Athena: curated)
+- vehicle_stats/.../hour=HH/vehicle_stats.parquet  per-vehicle statistics (Athena: vehicle_stats)
+- aggregates/.../hour=HH/vehicle_stats.csv, then .json  the same statistics as documents; the JSON
+  last, so a present JSON means everything of the hour is current.
 
 Failures are split by who can fix them:
 - a line that is not a record is counted (`invalid_lines`) and logged with its key and line number;
@@ -17,19 +24,21 @@ Failures are split by who can fix them:
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
+import tempfile
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
+from app.aggregator.columnar import HourEngine, HourTotals, connect, row_group_rows
 from app.aggregator.report import HourlyResult, to_csv, to_json
-from app.aggregator.stats import HourAccumulator
+from app.aggregator.staging import StagedHour, stage_hour
+from app.aggregator.tables import curated, vehicle_stats
 from app.contract import Hour
-from app.errors import AggregationError, ContractError, StorageError
+from app.errors import AggregationError, StorageError
 from app.object_store import ObjectStore
 from app.observability import Metrics, kv
 from app.settings import Settings
@@ -38,12 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Invalid lines logged one by one per object; beyond that only the object's total is logged.
 MAX_INVALID_LOGGED_PER_OBJECT: Final = 5
-PLAIN_SUFFIX: Final = ".jsonl"
-GZIP_SUFFIX: Final = ".jsonl.gz"
 JSON_NAME: Final = "vehicle_stats.json"
 CSV_NAME: Final = "vehicle_stats.csv"
-METADATA_FLUSHED_AT: Final = "flushed-at"
-METADATA_RECORD_COUNT: Final = "record-count"
+PARQUET_CONTENT_TYPE: Final = "application/vnd.apache.parquet"
 
 
 def last_complete_hour(now: datetime) -> Hour:
@@ -55,6 +61,16 @@ def output_keys(settings: Settings, hour: Hour) -> tuple[str, str]:
     """The JSON and CSV keys of `hour`'s result; fixed per hour, which makes re-runs idempotent."""
     base = hour.partition(settings.aggregates_prefix)
     return f"{base}{JSON_NAME}", f"{base}{CSV_NAME}"
+
+
+@dataclass(frozen=True, slots=True)
+class HourOutputs:
+    """Where one run put its tables."""
+
+    curated_key: str
+    curated_rows: int
+    curated_bytes: int
+    vehicle_stats_key: str
 
 
 def _utc_now() -> datetime:
@@ -69,38 +85,103 @@ def aggregate_hour(
     metrics: Metrics,
     clock: Callable[[], datetime] = _utc_now,
 ) -> HourlyResult:
-    """Aggregate the raw partition of `hour` and write JSON and CSV."""
+    """Read the raw partition of `hour` once; write its curated Parquet, statistics and documents."""
     started = time.perf_counter()
-    label = hour.key
     json_key, csv_key = output_keys(settings, hour)
-    accumulator = HourAccumulator()
-    objects = unreadable = 0
     try:
-        for key in _partition_keys(store, prefix=hour.partition(settings.raw_prefix)):
-            objects += 1
-            if not _fold_object(store, key=key, accumulator=accumulator):
-                unreadable += 1
+        with tempfile.TemporaryDirectory(prefix=f"hourly-{hour.key}-", dir=settings.hourly_work_dir) as tmp:
+            work = Path(tmp)
+            staged = stage_hour(
+                store,
+                prefix=hour.partition(settings.raw_prefix),
+                directory=work,
+                fetchers=settings.hourly_fetchers,
+            )
+            with connect(
+                memory_mb=settings.hourly_memory_mb, threads=settings.hourly_threads, work_dir=work
+            ) as con:
+                engine = HourEngine(con, staged, work)
+                engine.load()
+                totals = engine.totals(
+                    objects=len(staged.objects), unreadable_objects=staged.unreadable_objects
+                )
+                outputs = _write_tables(store, engine, settings=settings, hour=hour, work=work, totals=totals)
+            _log_objects(staged, totals)
         result = HourlyResult(
             hour=hour,
             generated_at=clock(),
-            fleet=accumulator.fleet(objects=objects, unreadable_objects=unreadable),
-            vehicles=accumulator.vehicles(),
+            fleet=totals.fleet,
+            vehicles=totals.vehicles,
             json_key=json_key,
             csv_key=csv_key,
         )
-        # CSV first: the JSON is the primary result, so once it exists both are current.
+        # CSV first: the JSON is the primary result, so once it exists everything is current.
         store.put(
             key=csv_key, body=to_csv(result).encode(), metadata={}, content_type="text/csv; charset=utf-8"
         )
         store.put(key=json_key, body=to_json(result), metadata={}, content_type="application/json")
     except StorageError as exc:
-        raise AggregationError(f"hour {label}: {exc}") from exc
-    runtime_ms = (time.perf_counter() - started) * 1000
+        raise AggregationError(f"hour {hour.key}: {exc}") from exc
+    _report(metrics, result, outputs, totals, runtime_ms=(time.perf_counter() - started) * 1000)
+    return result
+
+
+def _write_tables(
+    store: ObjectStore, engine: HourEngine, *, settings: Settings, hour: Hour, work: Path, totals: HourTotals
+) -> HourOutputs:
+    curated_key = curated().key(settings.curated_prefix, hour)
+    stats_key = vehicle_stats().key(settings.vehicle_stats_prefix, hour)
+    curated_file, stats_file = work / "records.parquet", work / "vehicle_stats.parquet"
+    rows = engine.write_curated(curated_file, row_group_rows=row_group_rows(totals.fleet.distinct))
+    engine.write_vehicle_stats(stats_file)
+    store.put_file(key=curated_key, path=curated_file, content_type=PARQUET_CONTENT_TYPE)
+    store.put_file(key=stats_key, path=stats_file, content_type=PARQUET_CONTENT_TYPE)
+    return HourOutputs(
+        curated_key=curated_key,
+        curated_rows=rows,
+        curated_bytes=curated_file.stat().st_size,
+        vehicle_stats_key=stats_key,
+    )
+
+
+def _log_objects(staged: StagedHour, totals: HourTotals) -> None:
+    """Per object: its invalid lines (the first few by number, then a count), and a count mismatch."""
+    keys = {o.number: o.key for o in staged.objects}
+    per_object: dict[int, int] = {}
+    for invalid in totals.invalid:
+        per_object[invalid.obj] = per_object.get(invalid.obj, 0) + 1
+        if per_object[invalid.obj] <= MAX_INVALID_LOGGED_PER_OBJECT:
+            log.warning(
+                kv(
+                    "aggregate_invalid_line",
+                    key=keys[invalid.obj],
+                    line=invalid.line_number or "?",
+                    rule=invalid.error.kind,
+                )
+            )
+    for obj, count in per_object.items():
+        if count > MAX_INVALID_LOGGED_PER_OBJECT:
+            log.warning(kv("aggregate_invalid_lines", key=keys[obj], count=count))
+    for stored in staged.objects:
+        if stored.record_count is not None and stored.record_count != stored.lines:
+            log.warning(
+                kv(
+                    "aggregate_count_mismatch",
+                    key=stored.key,
+                    expected=stored.record_count,
+                    read=stored.lines,
+                )
+            )
+
+
+def _report(
+    metrics: Metrics, result: HourlyResult, outputs: HourOutputs, totals: HourTotals, *, runtime_ms: float
+) -> None:
     fleet = result.fleet
     log.info(
         kv(
             "aggregate",
-            hour=label,
+            hour=result.hour_label,
             records=fleet.records,
             distinct=fleet.distinct,
             duplicates=fleet.duplicates,
@@ -109,8 +190,11 @@ def aggregate_hour(
             objects=fleet.objects,
             invalid_lines=fleet.invalid_lines,
             unreadable_objects=fleet.unreadable_objects,
+            synthetic_records=totals.synthetic_records,
+            curated_rows=outputs.curated_rows,
+            curated_bytes=outputs.curated_bytes,
             runtime_ms=runtime_ms,
-            key=json_key,
+            key=result.json_key,
         )
     )
     metrics.emit(
@@ -123,6 +207,7 @@ def aggregate_hour(
             "DuplicateRate": fleet.duplicate_rate,
             "InvalidLines": fleet.invalid_lines,
             "Objects": fleet.objects,
+            "CuratedBytes": outputs.curated_bytes,
         },
         units={
             "RuntimeMs": "Milliseconds",
@@ -132,63 +217,7 @@ def aggregate_hour(
             "DuplicateRate": "None",
             "InvalidLines": "Count",
             "Objects": "Count",
+            "CuratedBytes": "Bytes",
         },
-        properties={"hour": label, "key": json_key},
+        properties={"hour": result.hour_label, "key": result.json_key, "curated_key": outputs.curated_key},
     )
-    return result
-
-
-def _partition_keys(store: ObjectStore, *, prefix: str) -> Iterator[str]:
-    """Keys of the partition's data objects, in S3's (lexicographic) order; others are logged."""
-    for key in store.keys(prefix):
-        if key.endswith((PLAIN_SUFFIX, GZIP_SUFFIX)):
-            yield key
-        else:
-            log.warning(kv("aggregate_skip_object", key=key, reason="not_jsonl"))
-
-
-def _flushed_at_ms(metadata: Mapping[str, str], key: str) -> int | None:
-    """The object's flush time in epoch ms, or None (no latency figures from it) if absent or bad."""
-    raw = metadata.get(METADATA_FLUSHED_AT)
-    if raw is None:
-        return None
-    try:
-        flushed = datetime.fromisoformat(raw)
-        if flushed.tzinfo is None:
-            raise ValueError("no UTC offset")
-    except ValueError:
-        log.warning(kv("aggregate_bad_metadata", key=key, field=METADATA_FLUSHED_AT))
-        return None
-    return round(flushed.timestamp() * 1000)
-
-
-def _fold_object(store: ObjectStore, *, key: str, accumulator: HourAccumulator) -> bool:
-    """Fold one object into the accumulator; False if its gzip stream turned out to be damaged."""
-    stored = store.get(key)
-    flushed_at_ms = _flushed_at_ms(stored.metadata, key)
-    lines_read = invalid = 0
-    try:
-        lines: Iterable[bytes] = (
-            gzip.GzipFile(fileobj=io.BytesIO(stored.body), mode="rb")
-            if key.endswith(GZIP_SUFFIX)
-            else stored.body.splitlines()
-        )
-        for number, line in enumerate(lines, start=1):
-            if not line or line.isspace():
-                continue
-            lines_read += 1
-            try:
-                accumulator.add_line(line.rstrip(b"\r\n"), flushed_at_ms=flushed_at_ms)
-            except ContractError as exc:
-                invalid += 1
-                if invalid <= MAX_INVALID_LOGGED_PER_OBJECT:
-                    log.warning(kv("aggregate_invalid_line", key=key, line=number, rule=exc.kind))
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        log.error(kv("aggregate_unreadable_object", key=key, lines_read=lines_read, error=type(exc).__name__))
-        return False
-    if invalid > MAX_INVALID_LOGGED_PER_OBJECT:
-        log.warning(kv("aggregate_invalid_lines", key=key, count=invalid))
-    expected = stored.metadata.get(METADATA_RECORD_COUNT)
-    if expected is not None and expected != str(lines_read):
-        log.warning(kv("aggregate_count_mismatch", key=key, expected=expected, read=lines_read))
-    return True

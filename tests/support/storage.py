@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from app.errors import PersistError, StorageError
 from app.object_store import StoredObject
@@ -37,6 +38,9 @@ class MemoryStore:
             raise PersistError(f"injected failure for {key} (attempt {n})")
         with self._lock:
             self.objects[key] = (body, dict(metadata), content_type)
+
+    def put_file(self, *, key: str, path: Path, content_type: str) -> None:
+        self.put(key=key, body=path.read_bytes(), metadata={}, content_type=content_type)
 
     def keys(self, prefix: str) -> Iterator[str]:
         with self._lock:

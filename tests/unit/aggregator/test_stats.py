@@ -1,4 +1,4 @@
-"""Every statistic of one hour, on hand-made stored lines: no S3 involved."""
+"""Every statistic of one hour as the reference fold defines it, on hand-made stored lines."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.aggregator.stats import (
-    HourAccumulator,
-    LatencyPercentiles,
-    latency_percentiles,
-    nearest_rank,
-    parse_line,
-)
+from app.aggregator.reference import HourAccumulator, parse_line
+from app.aggregator.stats import LatencyPercentiles, latency_percentiles, nearest_rank
 from app.errors import ContractError
 
 T0 = "2025-10-19T12:00:01.000Z"

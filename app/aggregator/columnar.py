@@ -1,0 +1,425 @@
+"""The hourly job's engine: DuckDB over one staged hour, in memory bounded by a setting.
+
+One pass over the staged lines validates them, groups them by record identity and keeps, per
+distinct record, its earliest `ingest_received_at`, its number of copies and the ingest-to-persist
+latency of each copy. Everything else (the curated rows, the statistics, both Parquet files) comes
+from that table of distinct records. DuckDB spills to the work directory when the hour does not fit
+`memory_mb`, so the memory a run needs does not grow with the hour. No extension is installed or
+loaded at run time (json and parquet are built into the wheel; httpfs, which DuckDB would download,
+is never used: S3 is read through boto3 in app/aggregator/staging.py).
+
+Validation is the consumer's two tiers, made columnar. The fast tier is SQL built from the
+contract's own patterns and bounds (`fast_line_predicate`): a line shaped as the consumer writes a
+valid record (key order, no whitespace, timestamps that are real dates, vehicle id, canonical CAN id
+in range, signal names sorted and unique, plain numbers or booleans) passes. Every other line goes
+to `app.stored.decode_line`, the contract's reader, which re-spells it canonically or refuses it;
+so the job accepts exactly what the contract accepts (tests/unit/aggregator/test_columnar.py holds
+the SQL to the model, property-based). A record's identity is the contract's: its stored line up
+to `ingest_received_at`, the very bytes `record_identity` digests; grouping by the bytes is the same
+partition without the hashing. One gap, documented: a number spelled otherwise than the consumer
+spells it (`85.50` for `85.5`) passes the SQL tier as written, so that copy counts as a record of
+its own; only a writer other than the consumer can produce one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from app.aggregator.staging import StagedHour
+from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, latency_percentiles
+from app.aggregator.tables import curated, vehicle_stats
+from app.contract import (
+    CANONICAL_CAN_ID_PATTERN,
+    MAX_CAN_ID,
+    MAX_SIGNAL_NAME_LENGTH,
+    MAX_SIGNALS,
+    MAX_STANDARD_CAN_ID,
+    MAX_VEHICLE_ID_LENGTH,
+    SIGNAL_NAME_PATTERN,
+    STORED_TIMESTAMP_PATTERN,
+    SYNTHETIC_VEHICLE_PREFIX,
+    VEHICLE_ID_PATTERN,
+)
+from app.errors import ContractError
+from app.stored import decode_line
+
+log = logging.getLogger(__name__)
+
+#: DuckDB's strptime format of a stored timestamp (`%g`: milliseconds).
+TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
+#: A canonical stored line ends with `,"ingest_received_at":"<24 characters>"}`.
+_SUFFIX: Final = 49
+_INGEST_FROM_END: Final = 24
+#: `{"timestamp":"` is 14 characters; the vehicle id starts after `","vehicle_id":"`.
+_TIMESTAMP_AT: Final = 15
+_VEHICLE_AT: Final = 55
+#: A DOUBLE holds every integer up to 2^53 exactly; a known signal beyond it keeps its JSON spelling.
+_EXACT_IN_DOUBLE: Final = 2**53
+#: Plain JSON numbers only: no exponent, at most 18 integer digits (so within a signed 64-bit
+#: integer), no `-0`, a fraction as the consumer writes one (no trailing zero but `.0`).
+#: Anything else (1e-07, 19-digit integers, 85.50) is left to the contract's reader.
+_INTEGER: Final = r"(?:0|-?[1-9][0-9]{0,17})"
+_FLOAT: Final = r"-?(?:0|[1-9][0-9]{0,15})\.(?:0|[0-9]*[1-9])"
+_VALUE: Final = rf"(?:true|false|{_FLOAT}|{_INTEGER})"
+_PAIR: Final = rf'"{SIGNAL_NAME_PATTERN}":{_VALUE}'
+CANONICAL_LINE_PATTERN: Final = (
+    rf'\{{"timestamp":"{STORED_TIMESTAMP_PATTERN}","vehicle_id":"{VEHICLE_ID_PATTERN}",'
+    rf'"can_id":"{CANONICAL_CAN_ID_PATTERN}","payload":\{{{_PAIR}(?:,{_PAIR})*\}},'
+    rf'"ingest_received_at":"{STORED_TIMESTAMP_PATTERN}"\}}'
+)
+_SETTINGS: Final = {
+    # Nothing is downloaded at run time, whatever a query names.
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "preserve_insertion_order": False,
+}
+
+
+def quote(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _payload(line: str) -> str:
+    start = f"strpos({line}, '\"payload\":') + 10"
+    return f"substr({line}, {start}, length({line}) - {_SUFFIX} - ({start}) + 1)"
+
+
+def fast_line_predicate(line: str = "line") -> str:
+    """SQL, true when `line` is a valid record in the consumer's spelling (never one the model refuses).
+
+    The checks past the pattern only run for lines that match it, so no JSON function ever sees
+    text that is not JSON.
+    """
+    names = f"json_keys({_payload(line)})"
+    vehicle = f"split_part(substr({line}, {_VEHICLE_AT}), '\"', 1)"
+    can_id = f"split_part(split_part({line}, '\"can_id\":\"', 2), '\"', 1)"
+    timestamps = [f"substr({line}, {_TIMESTAMP_AT}, 24)", f"right({line}, {_INGEST_FROM_END + 2})[:24]"]
+    checks = [
+        # A real calendar date, in years 1 to 9999 as Python's (DuckDB would also take year 0).
+        *(
+            f"try_strptime({ts}, '{TIMESTAMP_FORMAT}') IS NOT NULL AND {ts}[:4] <> '0000'"
+            for ts in timestamps
+        ),
+        f"length({vehicle}) <= {MAX_VEHICLE_ID_LENGTH}",
+        f"(CASE length({can_id}) WHEN 5 THEN {can_id}::BIGINT <= {MAX_STANDARD_CAN_ID} "
+        f"ELSE {can_id}::BIGINT BETWEEN {MAX_STANDARD_CAN_ID + 1} AND {MAX_CAN_ID} END)",
+        f"len({names}) <= {MAX_SIGNALS}",
+        f"{names} = list_sort({names})",
+        f"len(list_distinct({names})) = len({names})",
+        f"list_bool_and(list_transform({names}, lambda n: length(n) <= {MAX_SIGNAL_NAME_LENGTH}))",
+    ]
+    return (
+        f"(CASE WHEN regexp_full_match({line}, {quote(CANONICAL_LINE_PATTERN)}) "
+        f"THEN {' AND '.join(checks)} ELSE false END)"
+    )
+
+
+def connect(*, memory_mb: int, threads: int, work_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `work_dir` beyond `memory_mb` and downloads nothing."""
+    config: dict[str, Any] = {
+        **_SETTINGS,
+        "memory_limit": f"{memory_mb}MB",
+        "temp_directory": str(work_dir / "spill"),
+        "threads": threads or _cpus(),
+    }
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ values print and group in UTC, whatever the host says
+    return con
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def scan(files: Sequence[Path]) -> str:
+    """SQL reading staging files as (obj, line): DuckDB's CSV reader, no quoting, 0x1F between."""
+    paths = "[" + ", ".join(quote(str(p)) for p in files) + "]"
+    return (
+        f"read_csv({paths}, columns={{'obj': 'INTEGER', 'line': 'VARCHAR'}}, delim=chr(31), "
+        "quote='', escape='', header=false, auto_detect=false, new_line='\\n')"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidLine:
+    """A stored line the contract refuses: which object, which line (1-based, when known), why."""
+
+    obj: int
+    line_number: int | None
+    error: ContractError
+
+
+@dataclass(frozen=True, slots=True)
+class HourTotals:
+    """What the engine found in the hour: the statistics, and what it left out and why."""
+
+    fleet: FleetStats
+    vehicles: list[VehicleStats]
+    synthetic_records: int
+    invalid: list[InvalidLine]
+
+
+class HourEngine:
+    """One hour on one connection: `load` the staged lines, then write the tables and count."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, staged: StagedHour, work_dir: Path) -> None:
+        self._con = con
+        self._staged = staged
+        self._work_dir = work_dir
+        self._invalid: list[InvalidLine] = []
+
+    def load(self) -> None:
+        """Validate every staged line and build the tables of distinct and curated records."""
+        con = self._con
+        con.execute("CREATE TEMP TABLE objects (obj INTEGER, flushed_ms BIGINT)")
+        rows = [(o.number, o.flushed_at_ms) for o in self._staged.objects]
+        if rows:
+            con.executemany("INSERT INTO objects VALUES (?, ?)", rows)
+        fixed = self._fix()
+        sources = []
+        if self._staged.files:
+            sources.append(f"SELECT obj, line FROM {scan(self._staged.files)} WHERE {fast_line_predicate()}")
+        if fixed is not None:
+            sources.append(f"SELECT obj, line FROM {scan([fixed])}")
+        good = " UNION ALL ".join(sources) or "SELECT NULL::INTEGER AS obj, NULL::VARCHAR AS line WHERE false"
+        con.execute(
+            f"""
+            CREATE TEMP TABLE distinct_records AS
+            SELECT left(line, length(line) - {_SUFFIX}) AS identity,
+                   min(ingest) AS ingest,
+                   count(*) AS copies,
+                   list(o.flushed_ms - epoch_ms(ingest)) FILTER (WHERE o.flushed_ms IS NOT NULL) AS latencies
+            FROM (
+                SELECT obj, line, strptime(right(line, {_INGEST_FROM_END + 2})[:24], '{TIMESTAMP_FORMAT}') AS ingest
+                FROM ({good})
+            ) AS lines JOIN objects AS o USING (obj)
+            GROUP BY identity
+            """
+        )
+        self._curate()
+
+    def _fix(self) -> Path | None:
+        """The contract's reader on each line the SQL tier did not pass: canonical ones to a file."""
+        slow: list[tuple[int, int | None, bytes]] = list(self._staged.odd_lines)
+        if self._staged.files:
+            slow.extend(
+                (int(obj), None, str(line).encode())
+                for obj, line in self._con.execute(
+                    f"SELECT obj, line FROM {scan(self._staged.files)} "
+                    f"WHERE line IS NOT NULL AND trim(line) <> '' AND NOT {fast_line_predicate()}"
+                ).fetchall()
+            )
+        if not slow:
+            return None
+        path = self._work_dir / "fixed.txt"
+        refused: list[tuple[int, int | None, bytes, ContractError]] = []
+        with path.open("wb") as out:
+            for obj, number, line in slow:
+                try:
+                    record = decode_line(line)
+                except ContractError as exc:
+                    refused.append((obj, number, line, exc))
+                    continue
+                out.write(b"%d\x1f%s\n" % (obj, record.line))
+        self._invalid = self._numbered(refused)
+        return path
+
+    def _numbered(self, refused: list[tuple[int, int | None, bytes, ContractError]]) -> list[InvalidLine]:
+        """Each refused line with its line number in its object (read back from the staging file)."""
+        objects = {o.number: o for o in self._staged.objects}
+        positions: dict[int, dict[bytes, list[int]]] = {}
+        found = []
+        for obj, known, line, exc in refused:
+            number = known
+            if number is None:
+                if obj not in positions:
+                    where: dict[bytes, list[int]] = {}
+                    for n, staged in enumerate(objects[obj].staged_lines(), start=1):
+                        where.setdefault(staged, []).append(n)
+                    positions[obj] = where
+                candidates = positions[obj].get(line, [])
+                number = candidates.pop(0) if candidates else None
+            found.append(InvalidLine(obj=obj, line_number=number, error=_renumbered(exc, number)))
+        return sorted(found, key=lambda i: (i.obj, i.line_number or 0))
+
+    def _curate(self) -> None:
+        """Typed rows, one per distinct record; synthetic (smoke test) vehicles are kept apart."""
+        signals = curated().signals
+        extracted = "json_extract(payload, [" + ", ".join(f"'$.{name}'" for name in signals) + "])"
+        typed = []
+        for i, name in enumerate(signals, start=1):
+            value = f"signal_values[{i}]"
+            # A known signal gets its column when it is a number a DOUBLE holds exactly; a boolean,
+            # or an integer beyond 2^53, stays in other_signals as sent.
+            typed.append(
+                f"CASE WHEN json_type({value}) = 'DOUBLE' OR (json_type({value}) IN ('BIGINT', 'UBIGINT') "
+                f"AND abs(TRY_CAST({value} AS HUGEINT)) <= {_EXACT_IN_DOUBLE}) "
+                f'THEN TRY_CAST({value} AS DOUBLE) END AS "{name}"'
+            )
+        removed = ", ".join(f'CASE WHEN "{name}" IS NOT NULL THEN \'"{name}":null\' END' for name in signals)
+        typed_count = " + ".join(f'("{name}" IS NOT NULL)::INTEGER' for name in signals)
+        self._con.execute(
+            f"""
+            CREATE TEMP TABLE parsed AS
+            SELECT split_part(substr(identity, {_VEHICLE_AT}), '"', 1) AS vehicle_id,
+                   strptime(substr(identity, {_TIMESTAMP_AT}, 24), '{TIMESTAMP_FORMAT}')::TIMESTAMPTZ AS ts,
+                   split_part(split_part(identity, '"can_id":"', 2), '"', 1) AS can_id,
+                   ingest::TIMESTAMPTZ AS ingest, copies, latencies, payload,
+                   json_keys(payload) AS names, {extracted} AS signal_values
+            FROM (SELECT *, substr(identity, strpos(identity, '"payload":') + 10) AS payload FROM distinct_records)
+            """
+        )
+        self._con.execute(
+            f"""
+            CREATE TEMP TABLE curated AS
+            SELECT vehicle_id, ts AS "timestamp", can_id, ingest AS ingest_received_at,
+                   {", ".join(f'"{name}"' for name in signals)},
+                   CASE WHEN len(names) > {typed_count}
+                        THEN json_merge_patch(payload, '{{' || concat_ws(',', {removed}) || '}}')::VARCHAR
+                   END AS other_signals,
+                   copies::INTEGER AS copies
+            FROM (SELECT *, {", ".join(typed)} FROM parsed)
+            WHERE NOT starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})
+            """
+        )
+
+    def write_curated(self, path: Path, *, row_group_rows: int) -> int:
+        """The curated table as one zstd Parquet file, sorted by vehicle and time; returns its rows."""
+        columns = ", ".join(f'"{c.name}"' for c in curated().columns)
+        self._con.execute(
+            f'COPY (SELECT {columns} FROM curated ORDER BY vehicle_id, "timestamp", can_id) '
+            f"TO {quote(str(path))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group_rows})"
+        )
+        return int(self._scalar("SELECT count(*) FROM curated"))
+
+    def totals(self, *, objects: int, unreadable_objects: int) -> HourTotals:
+        """Fleet and per-vehicle statistics, as the Python aggregator defined them (docs/aggregator.md)."""
+        con = self._con
+        records, distinct, vehicles = con.execute(
+            "SELECT coalesce(sum(copies), 0), count(*), count(DISTINCT vehicle_id) FROM curated"
+        ).fetchall()[0]
+        synthetic = self._scalar(
+            "SELECT coalesce(sum(copies), 0) FROM parsed "
+            f"WHERE starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})"
+        )
+        histogram = con.execute(
+            "SELECT latency, count(*) FROM (SELECT unnest(latencies) AS latency FROM parsed "
+            f"WHERE NOT starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})) GROUP BY latency"
+        ).fetchall()
+        fleet = FleetStats(
+            records=int(records),
+            distinct=int(distinct),
+            vehicles=int(vehicles),
+            objects=objects,
+            invalid_lines=len(self._invalid),
+            unreadable_objects=unreadable_objects,
+            ingest_to_persist_ms=latency_percentiles({int(k): int(v) for k, v in histogram}),
+        )
+        return HourTotals(
+            fleet=fleet,
+            vehicles=self._vehicles(),
+            synthetic_records=int(synthetic),
+            invalid=list(self._invalid),
+        )
+
+    def _vehicles(self) -> list[VehicleStats]:
+        """Per vehicle: counts, first and last timestamp, and each numeric signal's statistics."""
+        con = self._con
+        known = " UNION ALL ".join(
+            f'SELECT vehicle_id, \'{name}\' AS name, "{name}" AS value FROM curated WHERE "{name}" IS NOT NULL'
+            for name in curated().signals
+        )
+        other = (
+            "SELECT vehicle_id, name, TRY_CAST(json_extract(other_signals, '$.\"' || name || '\"') AS DOUBLE) "
+            "AS value FROM (SELECT vehicle_id, other_signals, unnest(json_keys(other_signals)) AS name "
+            "FROM curated WHERE other_signals IS NOT NULL) "
+            "WHERE json_type(other_signals, '$.\"' || name || '\"') IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+        )
+        con.execute(
+            "CREATE TEMP TABLE signal_stats AS SELECT vehicle_id, name, min(value) AS min, max(value) AS max, "
+            f"avg(value) AS mean, count(*) AS count FROM ({known} UNION ALL {other}) GROUP BY vehicle_id, name"
+        )
+        con.execute(
+            "CREATE TEMP TABLE vehicle_rows AS SELECT vehicle_id, sum(copies) AS records, count(*) AS distinct_records, "
+            'min("timestamp") AS first_timestamp, max("timestamp") AS last_timestamp FROM curated GROUP BY vehicle_id'
+        )
+        per_signal: dict[str, dict[str, SignalStats]] = {}
+        for vehicle_id, name, low, high, mean, count in con.execute(
+            "SELECT vehicle_id, name, min, max, mean, count FROM signal_stats ORDER BY vehicle_id, name"
+        ).fetchall():
+            per_signal.setdefault(vehicle_id, {})[name] = SignalStats(
+                min=float(low), max=float(high), mean=float(mean), count=int(count)
+            )
+        return [
+            VehicleStats(
+                vehicle_id=vehicle_id,
+                records=int(records),
+                distinct=int(distinct),
+                first_timestamp=_utc(first),
+                last_timestamp=_utc(last),
+                signals=per_signal.get(vehicle_id, {}),
+            )
+            for vehicle_id, records, distinct, first, last in con.execute(
+                "SELECT * FROM vehicle_rows ORDER BY vehicle_id"
+            ).fetchall()
+        ]
+
+    def write_vehicle_stats(self, path: Path) -> None:
+        """The per-vehicle rows as Parquet, in the columns of the vehicle_stats table (after `totals`)."""
+        table = vehicle_stats()
+        select = {
+            "vehicle_id": "v.vehicle_id",
+            "records": "v.records::BIGINT",
+            "distinct_records": "v.distinct_records::BIGINT",
+            "duplicates": "(v.records - v.distinct_records)::BIGINT",
+            "first_timestamp": "v.first_timestamp",
+            "last_timestamp": "v.last_timestamp",
+            "signals": "coalesce(s.signals, MAP {})",
+        }
+        columns = ", ".join(f'{select[c.name]}::{c.duckdb_type} AS "{c.name}"' for c in table.columns)
+        self._con.execute(
+            f"""
+            COPY (
+                SELECT {columns}
+                FROM vehicle_rows AS v LEFT JOIN (
+                    SELECT vehicle_id, map_from_entries(list(
+                        struct_pack(k := name, v := struct_pack(min := min, max := max, mean := mean, count := count))
+                        ORDER BY name)) AS signals
+                    FROM signal_stats GROUP BY vehicle_id
+                ) AS s USING (vehicle_id)
+                ORDER BY v.vehicle_id
+            ) TO {quote(str(path))} (FORMAT parquet, COMPRESSION zstd)
+            """
+        )
+
+    def _scalar(self, sql: str) -> Any:
+        return self._con.execute(sql).fetchall()[0][0]
+
+
+def _renumbered(exc: ContractError, number: int | None) -> ContractError:
+    """The reader names lines from 1 within what it was given; say the line within the object."""
+    if number is None:
+        return exc
+    return ContractError(f"line {number}", exc.rule, kind=exc.kind)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def row_group_rows(records: int) -> int:
+    """Rows per Parquet row group: at most a million (tens of MB before compression, the size
+    Athena splits work on), at least 100,000 so small hours are not cut into many tiny groups."""
+    return max(100_000, min(1_000_000, -(-records // 8)))
