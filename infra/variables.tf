@@ -78,8 +78,18 @@ variable "receiver" {
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.receiver.cpu) && var.receiver.memory >= 2 * var.receiver.cpu && var.receiver.memory <= min(8 * var.receiver.cpu, 30720)
-    error_message = "receiver.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.receiver.cpu == 256 ? [512, 1024, 2048] :
+      var.receiver.cpu == 512 ? range(1024, 4097, 1024) :
+      var.receiver.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.receiver.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.receiver.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.receiver.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.receiver.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.receiver.memory
+    )
+    error_message = "receiver: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
@@ -107,8 +117,18 @@ variable "consumer" {
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.consumer.cpu) && var.consumer.memory >= 2 * var.consumer.cpu && var.consumer.memory <= min(8 * var.consumer.cpu, 30720)
-    error_message = "consumer.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.consumer.cpu == 256 ? [512, 1024, 2048] :
+      var.consumer.cpu == 512 ? range(1024, 4097, 1024) :
+      var.consumer.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.consumer.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.consumer.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.consumer.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.consumer.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.consumer.memory
+    )
+    error_message = "consumer: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
@@ -137,8 +157,18 @@ variable "aggregator" {
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.aggregator.cpu) && var.aggregator.memory >= 2 * var.aggregator.cpu && var.aggregator.memory <= min(8 * var.aggregator.cpu, 30720)
-    error_message = "aggregator.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.aggregator.cpu == 256 ? [512, 1024, 2048] :
+      var.aggregator.cpu == 512 ? range(1024, 4097, 1024) :
+      var.aggregator.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.aggregator.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.aggregator.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.aggregator.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.aggregator.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.aggregator.memory
+    )
+    error_message = "aggregator: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
