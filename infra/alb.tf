@@ -20,8 +20,11 @@ resource "aws_lb" "this" {
   #checkov:skip=CKV2_AWS_20:HTTP redirects to HTTPS whenever a certificate is set (aws_lb_listener.http_redirect); dev without a certificate serves HTTP on purpose
 }
 
+# name_prefix, not name: the group is create_before_destroy (a listener always needs one), so a
+# replacement (port, protocol, VPC) must be able to exist beside the old group; AWS refuses two
+# target groups of one name. The prefix may be 6 characters at most; AWS appends the rest.
 resource "aws_lb_target_group" "receiver" {
-  name                 = "${local.name}-receiver"
+  name_prefix          = "recv-"
   port                 = local.receiver_port
   protocol             = "HTTP"
   target_type          = "ip" # awsvpc tasks register by IP
