@@ -5,6 +5,7 @@
 #   p95 ingest-to-persist > 5 s      consumer EMF metric IngestToPersistMs
 #   duplicate rate > 0.5 %           aggregator EMF metric DuplicateRate
 #   aggregator did not run           no aggregator RuntimeMs for two hours
+#   aggregator not started           a run in the schedule's dead-letter queue (scheduler.tf)
 #   receiver 5xx rate > 1 %          ALB: (target 5xx + ALB 5xx) / requests
 
 locals {
@@ -90,6 +91,22 @@ resource "aws_cloudwatch_metric_alarm" "aggregator_missing" {
   comparison_operator = "LessThanThreshold"
   threshold           = 1
   treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "aggregator_not_started" {
+  alarm_name          = "${local.name}-${var.environment}-aggregator-not-started"
+  alarm_description   = "EventBridge Scheduler could not start the hourly aggregator after its retries: the run is in ${aws_sqs_queue.scheduler_dlq.name} with the error. Read it, fix the role, network or capacity, then replay the hour (docs/operations.md)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.scheduler_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }

@@ -6,8 +6,10 @@
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
 #   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under aggregates/
-#   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, iam:PassRole of
-#              the aggregator's two roles only
+#   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
+#              of the tasks RunTask creates there (the schedule propagates tags, which AWS
+#              authorises separately), iam:PassRole of the aggregator's two roles only, and
+#              sqs:SendMessage to the schedule's dead-letter queue
 #
 # Policies are jsonencode()d here rather than built with aws_iam_policy_document, so that the
 # terraform tests (mock provider) can read and assert on them.
@@ -187,11 +189,27 @@ resource "aws_iam_role_policy" "scheduler" {
         Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
       },
       {
+        # The schedule sets enable_ecs_managed_tags and propagate_tags: RunTask then tags the
+        # task it creates, and IAM checks ecs:TagResource for it (AWS's own
+        # AmazonEC2ContainerServiceEventsRole grants it with this condition).
+        Sid       = "TagTheTasksItStarts"
+        Effect    = "Allow"
+        Action    = ["ecs:TagResource"]
+        Resource  = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"]
+        Condition = { StringEquals = { "ecs:CreateAction" = ["RunTask"] } }
+      },
+      {
         Sid       = "PassTheAggregatorsRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
         Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+      {
+        Sid      = "DeadLetterRunsThatCannotStart"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.scheduler_dlq.arn
       },
     ]
   })

@@ -1,5 +1,10 @@
 # The aggregator: EventBridge Scheduler runs one Fargate task every hour (5 minutes past, UTC),
 # which rolls up the last complete hour; the 5 minutes let the consumer flush that hour's tail.
+#
+# ECS managed tags and tag propagation make RunTask tag the new task, which AWS authorises as a
+# second action: the scheduler role holds ecs:TagResource for RunTask (iam.tf), or every run is
+# denied. A run that cannot start is retried 3 times within 30 minutes, then dead-lettered
+# (sqs.tf) and alarmed on (alarms.tf, aggregator-not-started).
 
 resource "aws_scheduler_schedule" "aggregator" {
   name                         = "${local.name}-aggregator"
@@ -36,6 +41,11 @@ resource "aws_scheduler_schedule" "aggregator" {
     retry_policy {
       maximum_event_age_in_seconds = 1800 # give up on a run that cannot start within 30 min
       maximum_retry_attempts       = 3
+    }
+
+    # A run still not started after the retries goes here (with the error), and alarms.
+    dead_letter_config {
+      arn = aws_sqs_queue.scheduler_dlq.arn
     }
   }
 }

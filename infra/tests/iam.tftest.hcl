@@ -1,5 +1,6 @@
 # Least privilege: each task role allows exactly what its component does, on exactly its
-# resources; the scheduler may run only the aggregator and pass only the aggregator's roles.
+# resources; the scheduler may run (and tag) only the aggregator and pass only the aggregator's
+# roles.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -91,18 +92,31 @@ run "each_role_allows_exactly_what_its_component_does" {
         Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
       },
       {
+        Sid       = "TagTheTasksItStarts"
+        Effect    = "Allow"
+        Action    = ["ecs:TagResource"]
+        Resource  = ["arn:aws:ecs:eu-central-1:123456789012:task/fleet-telemetry/*"]
+        Condition = { StringEquals = { "ecs:CreateAction" = ["RunTask"] } }
+      },
+      {
         Sid       = "PassTheAggregatorsRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
         Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
+      {
+        Sid      = "DeadLetterRunsThatCannotStart"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.scheduler_dlq.arn
+      },
     ]
-    error_message = "The scheduler may run only the aggregator's task definition and pass only its task and execution roles."
+    error_message = "The scheduler may run only the aggregator's task definition, tag the tasks it starts in this cluster, pass only the aggregator's task and execution roles, and send to its own DLQ."
   }
 
   assert {
-    condition     = !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["receiver"].arn) && !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["consumer"].arn)
+    condition     = !contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "PassTheAggregatorsRoles"]), aws_iam_role.task["receiver"].arn) && !contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "PassTheAggregatorsRoles"]), aws_iam_role.task["consumer"].arn)
     error_message = "The scheduler must not be able to pass the receiver's or consumer's role."
   }
 

@@ -52,6 +52,14 @@ override_resource {
   }
 }
 
+override_resource {
+  target = aws_sqs_queue.scheduler_dlq
+  values = {
+    arn = "arn:aws:sqs:eu-central-1:123456789012:fleet-telemetry-aggregator-schedule-dlq"
+    url = "https://sqs.eu-central-1.amazonaws.com/123456789012/fleet-telemetry-aggregator-schedule-dlq"
+  }
+}
+
 mock_resource "aws_sns_topic" {
   defaults = {
     arn = "arn:aws:sns:eu-central-1:123456789012:fleet-telemetry-dev-alarms"
