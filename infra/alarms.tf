@@ -3,7 +3,7 @@
 #   oldest message age > 60 s        consumers fall behind (SQS)
 #   DLQ not empty                    a message failed maxReceiveCount times (SQS)
 #   p95 ingest-to-persist > 5 s      consumer EMF metric IngestToPersistMs
-#   duplicate rate > 0.5 %           aggregator EMF metric DuplicateRate
+#   duplicate rate > 0.5 % for a day aggregator EMF metric DuplicateRate, 24 hours of 24
 #   aggregator did not run           no aggregator RuntimeMs for two hours
 #   aggregator not started           a run in the schedule's dead-letter queue (scheduler.tf)
 #   receiver 5xx rate > 1 %          ALB: (target 5xx + ALB 5xx) / requests
@@ -65,13 +65,14 @@ resource "aws_cloudwatch_metric_alarm" "ingest_to_persist_p95" {
 
 resource "aws_cloudwatch_metric_alarm" "duplicate_rate" {
   alarm_name          = "${local.name}-${var.environment}-duplicate-rate"
-  alarm_description   = "The aggregator saw more than ${local.thresholds.duplicate_rate * 100}% duplicate records in an hour: revisit the consumer's idempotent keys or the visibility timeout."
+  alarm_description   = "The aggregator saw more than ${local.thresholds.duplicate_rate * 100}% duplicate records in every hour of a day: revisit the consumer's idempotent keys or the visibility timeout."
   namespace           = var.metrics_namespace
   metric_name         = "DuplicateRate"
   dimensions          = { Service = "aggregator" }
   statistic           = "Maximum"
   period              = 3600
-  evaluation_periods  = 1
+  evaluation_periods  = 24 # ADR 0001: "above 0.5 % for a day"; one bad hour (a redrive) is not a trigger
+  datapoints_to_alarm = 24
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.thresholds.duplicate_rate
   treat_missing_data  = "notBreaching"
