@@ -26,6 +26,7 @@ locals {
 
   components = {
     receiver = {
+      entry_point  = ["telemetry"]
       command      = ["serve"]
       cpu          = var.receiver.cpu
       memory       = var.receiver.memory
@@ -50,6 +51,7 @@ locals {
       }
     }
     consumer = {
+      entry_point  = ["telemetry"]
       command      = ["consume"]
       cpu          = var.consumer.cpu
       memory       = var.consumer.memory
@@ -62,6 +64,10 @@ locals {
       health_check  = null
     }
     aggregator = {
+      # coreutils' timeout (in the Debian base image) ends a stuck run: SIGTERM after
+      # timeout_seconds, SIGKILL 20 s later, exit 124, which the task-stopped rule (events.tf)
+      # reports; without it a hung run would hold a task until someone noticed.
+      entry_point   = ["timeout", "--kill-after=20s", "${var.aggregator.timeout_seconds}s", "telemetry"]
       command       = ["aggregate", "--lookback", "2"] # the last complete hour, and the 2 before for late data
       cpu           = var.aggregator.cpu
       memory        = var.aggregator.memory
@@ -79,7 +85,7 @@ locals {
       { for key, value in {
         name                   = component
         image                  = local.image
-        entryPoint             = ["telemetry"] # as the Dockerfile's ENTRYPOINT, stated so the task does not depend on it
+        entryPoint             = c.entry_point # ends in the Dockerfile's ENTRYPOINT, stated so the task does not depend on it
         command                = c.command
         essential              = true
         readonlyRootFilesystem = true

@@ -148,13 +148,19 @@ variable "consumer" {
 }
 
 variable "aggregator" {
-  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size and the EventBridge Scheduler expression (UTC)."
+  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size, the EventBridge Scheduler expression (UTC), and the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one."
   type = object({
     cpu                 = optional(number, 1024)
     memory              = optional(number, 2048)
     schedule_expression = optional(string, "cron(5 * * * ? *)")
+    timeout_seconds     = optional(number, 1800)
   })
   default = {}
+
+  validation {
+    condition     = var.aggregator.timeout_seconds >= 60 && var.aggregator.timeout_seconds <= 3300 && floor(var.aggregator.timeout_seconds) == var.aggregator.timeout_seconds
+    error_message = "aggregator.timeout_seconds must be a whole number of seconds, 60-3300: a run must end before the next hourly one starts."
+  }
 
   validation {
     # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
@@ -435,14 +441,21 @@ variable "alarm_topic_arn" {
 }
 
 variable "alarm_thresholds" {
-  description = "Upgrade triggers: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction), receiver 5xx rate (% of requests)."
+  description = "Alarm thresholds: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction, for a day), receiver 5xx rate (% of requests), sustained throughput (records/s accepted, ADR 0001's 5,000), and the hourly job's runtime (s, ADR 0001's 10 minutes)."
   type = object({
     oldest_message_age_seconds = optional(number, 60)
     ingest_to_persist_p95_ms   = optional(number, 5000)
     duplicate_rate             = optional(number, 0.005)
     receiver_5xx_percent       = optional(number, 1)
+    records_per_second         = optional(number, 5000)
+    aggregator_runtime_seconds = optional(number, 600)
   })
   default = {}
+
+  validation {
+    condition     = var.alarm_thresholds.records_per_second > 0 && var.alarm_thresholds.aggregator_runtime_seconds >= 60
+    error_message = "alarm_thresholds: records_per_second must be positive and aggregator_runtime_seconds at least 60."
+  }
 
   validation {
     condition     = var.alarm_thresholds.oldest_message_age_seconds > 0 && var.alarm_thresholds.ingest_to_persist_p95_ms > 0 && var.alarm_thresholds.receiver_5xx_percent > 0 && var.alarm_thresholds.receiver_5xx_percent <= 100
@@ -452,5 +465,17 @@ variable "alarm_thresholds" {
   validation {
     condition     = var.alarm_thresholds.duplicate_rate > 0 && var.alarm_thresholds.duplicate_rate < 1
     error_message = "alarm_thresholds.duplicate_rate is a fraction: between 0 and 1 (0.005 = 0.5%)."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "ADR 0001's cost trigger: an AWS Budgets cost budget for the whole account (one account per environment) of this many US dollars a month, notifying the alarm topic when the actual bill passes it (and when the forecast does). Null creates none (an organisation that manages budgets centrally). The first two budgets of an account are free, then $0.02 a day each."
+  type        = number
+  default     = 50
+  nullable    = true
+
+  validation {
+    condition     = var.monthly_budget_usd == null || coalesce(var.monthly_budget_usd, 0) >= 1
+    error_message = "monthly_budget_usd must be at least 1 (US dollars), or null for no budget."
   }
 }

@@ -21,9 +21,9 @@ run "tasks_services_alb_and_schedule" {
       } == {
       receiver   = ["telemetry", "serve"]
       consumer   = ["telemetry", "consume"]
-      aggregator = ["telemetry", "aggregate", "--lookback", "2"]
+      aggregator = ["timeout", "--kill-after=20s", "1800s", "telemetry", "aggregate", "--lookback", "2"]
     }
-    error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate."
+    error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate (the aggregator under a 30-minute timeout)."
   }
 
   assert {
