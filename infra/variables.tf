@@ -364,6 +364,21 @@ variable "alb_ingress_cidrs" {
   }
 }
 
+variable "waf" {
+  description = "Flood guard of the public ingest endpoint: a WAFv2 web ACL on the ALB blocking a source IP above requests_per_ip requests in window_seconds (60, 120, 300 or 600). Off by default, on in prod.tfvars. Costs $6 a month plus $0.60 per million requests (infra/README.md, Costs)."
+  type = object({
+    enabled         = optional(bool, false)
+    requests_per_ip = optional(number, 3000)
+    window_seconds  = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = var.waf.requests_per_ip >= 10 && var.waf.requests_per_ip <= 2000000000 && contains([60, 120, 300, 600], var.waf.window_seconds)
+    error_message = "waf.requests_per_ip must be 10-2,000,000,000 (WAF's limits) and waf.window_seconds one of 60, 120, 300, 600."
+  }
+}
+
 variable "alb_deletion_protection" {
   description = "Protect the ALB from deletion (turn off in throw-away environments so destroy works)."
   type        = bool

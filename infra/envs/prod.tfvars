@@ -22,6 +22,11 @@ consumer = { cpu = 512, memory = 1024, min_count = 2, max_count = 20, backlog_pe
 # `platforms:` of the build step in .github/workflows/deploy.yml).
 cpu_architecture = "X86_64"
 
+# Flood guard on the public endpoint: a source IP above 3,000 requests in 5 minutes (10/s) gets
+# 403 until it slows down. Vehicles behind one carrier NAT share that: raise it, or batch.
+# $6 a month plus $0.60 per million requests (infra/README.md, Costs per month).
+waf = { enabled = true, requests_per_ip = 3000, window_seconds = 300 }
+
 bucket_encryption       = "SSE-KMS"
 alb_deletion_protection = true
 log_retention_days      = 90

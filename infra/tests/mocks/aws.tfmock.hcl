@@ -160,3 +160,9 @@ override_resource {
     arn_without_revision = "arn:aws:ecs:eu-central-1:123456789012:task-definition/fleet-telemetry-aggregator"
   }
 }
+
+mock_resource "aws_wafv2_web_acl" {
+  defaults = {
+    arn = "arn:aws:wafv2:eu-central-1:123456789012:regional/webacl/fleet-telemetry-prod-ingest/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+  }
+}
