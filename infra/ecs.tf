@@ -56,9 +56,10 @@ locals {
       cpu          = var.consumer.cpu
       memory       = var.consumer.memory
       stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
-      environment = {
-        TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers)
-      }
+      environment = merge(
+        { TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers) },
+        var.consumer.flush_max_age_seconds == null ? {} : { TELEMETRY_FLUSH_MAX_AGE_SECONDS = tostring(var.consumer.flush_max_age_seconds) },
+      )
       secrets       = []
       port_mappings = []
       health_check  = null
@@ -118,7 +119,21 @@ resource "aws_ecs_cluster" "this" {
 
   setting {
     name  = "containerInsights"
-    value = "enabled" # task-level CPU, memory and RunningTaskCount (the consumer's scaling metric)
+    value = var.container_insights ? "enabled" : "disabled" # task-level CPU, memory and RunningTaskCount (the consumer's scaling divisor)
+  }
+}
+
+# Both Fargate capacity providers on the cluster, so a component listed in var.fargate_spot can
+# run on a FARGATE_SPOT strategy; the others keep the FARGATE launch type.
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+
+  lifecycle {
+    precondition {
+      condition     = length(var.fargate_spot) == 0 || var.cpu_architecture == "X86_64"
+      error_message = "fargate_spot needs cpu_architecture = X86_64: Fargate Spot runs Linux X86_64 tasks only."
+    }
   }
 }
 
@@ -145,7 +160,7 @@ resource "aws_ecs_service" "receiver" {
   cluster                            = aws_ecs_cluster.this.id
   task_definition                    = aws_ecs_task_definition.this["receiver"].arn
   desired_count                      = var.receiver.min_count
-  launch_type                        = "FARGATE"
+  launch_type                        = contains(var.fargate_spot, "receiver") ? null : "FARGATE"
   platform_version                   = "LATEST"
   health_check_grace_period_seconds  = 30
   deployment_minimum_healthy_percent = 100
@@ -153,6 +168,17 @@ resource "aws_ecs_service" "receiver" {
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
+
+  # On Spot (var.fargate_spot) instead of the launch type; an interruption is a SIGTERM with
+  # two minutes' notice, handled as a normal stop (drain, flush).
+  dynamic "capacity_provider_strategy" {
+    for_each = contains(var.fargate_spot, "receiver") ? ["FARGATE_SPOT"] : []
+
+    content {
+      capacity_provider = capacity_provider_strategy.value
+      weight            = 1
+    }
+  }
 
   deployment_circuit_breaker {
     enable   = true
@@ -175,7 +201,7 @@ resource "aws_ecs_service" "receiver" {
     ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
   }
 
-  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution, aws_ecs_cluster_capacity_providers.this]
 }
 
 resource "aws_ecs_service" "consumer" {
@@ -183,13 +209,24 @@ resource "aws_ecs_service" "consumer" {
   cluster                            = aws_ecs_cluster.this.id
   task_definition                    = aws_ecs_task_definition.this["consumer"].arn
   desired_count                      = var.consumer.min_count
-  launch_type                        = "FARGATE"
+  launch_type                        = contains(var.fargate_spot, "consumer") ? null : "FARGATE"
   platform_version                   = "LATEST"
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
+
+  # On Spot (var.fargate_spot) instead of the launch type; an interruption is a SIGTERM with
+  # two minutes' notice, handled as a normal stop (drain, flush).
+  dynamic "capacity_provider_strategy" {
+    for_each = contains(var.fargate_spot, "consumer") ? ["FARGATE_SPOT"] : []
+
+    content {
+      capacity_provider = capacity_provider_strategy.value
+      weight            = 1
+    }
+  }
 
   deployment_circuit_breaker {
     enable   = true
@@ -206,5 +243,5 @@ resource "aws_ecs_service" "consumer" {
     ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
   }
 
-  depends_on = [aws_iam_role_policy.execution]
+  depends_on = [aws_iam_role_policy.execution, aws_ecs_cluster_capacity_providers.this]
 }

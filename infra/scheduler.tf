@@ -19,6 +19,8 @@ resource "aws_scheduler_schedule" "aggregator" {
     mode = "OFF"
   }
 
+  depends_on = [aws_ecs_cluster_capacity_providers.this]
+
   target {
     arn      = aws_ecs_cluster.this.arn
     role_arn = aws_iam_role.scheduler.arn
@@ -26,10 +28,21 @@ resource "aws_scheduler_schedule" "aggregator" {
     ecs_parameters {
       task_definition_arn     = aws_ecs_task_definition.this["aggregator"].arn
       task_count              = 1
-      launch_type             = "FARGATE"
+      launch_type             = contains(var.fargate_spot, "aggregator") ? null : "FARGATE"
       platform_version        = "LATEST"
       enable_ecs_managed_tags = true
       propagate_tags          = "TASK_DEFINITION"
+
+      # On Spot (var.fargate_spot): an interrupted run stops (the task-stopped rule says so) and
+      # the next hour's --lookback 2 rolls the hour up again.
+      dynamic "capacity_provider_strategy" {
+        for_each = contains(var.fargate_spot, "aggregator") ? ["FARGATE_SPOT"] : []
+
+        content {
+          capacity_provider = capacity_provider_strategy.value
+          weight            = 1
+        }
+      }
 
       network_configuration {
         subnets          = local.task_subnet_ids

@@ -65,6 +65,23 @@ variable "cpu_architecture" {
   }
 }
 
+variable "fargate_spot" {
+  description = "Components that run on FARGATE_SPOT (about 70% cheaper; X86_64 only) through a capacity provider strategy instead of the FARGATE launch type: any of receiver, consumer, aggregator. An interruption gives 2 minutes' notice (SIGTERM): the consumer flushes and deletes only messages whose records are in S3, so nothing is lost; an interrupted hourly run is redone by the next run's --lookback; the receiver drains through the ALB, and a single receiver leaves a gap until its replacement starts (dev only). Switching a service onto or off Spot replaces it."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = length(setsubtract(var.fargate_spot, ["receiver", "consumer", "aggregator"])) == 0
+    error_message = "fargate_spot may only list receiver, consumer and aggregator."
+  }
+}
+
+variable "container_insights" {
+  description = "ECS Container Insights on the cluster: task-level CPU, memory and RunningTaskCount (the consumer's scaling divisor, the dashboard's task counts), billed as custom metrics (~$20 a month for this cluster). Off, the consumer's backlog math assumes one running task (FILL) and the task widget is empty: fine for dev's one or two tasks."
+  type        = bool
+  default     = true
+}
+
 variable "receiver" {
   description = "Receiver service (telemetry serve behind the ALB): task size, task count range, and the autoscaling targets (ALB requests per task per minute, average CPU %)."
   type = object({
@@ -104,7 +121,7 @@ variable "receiver" {
 }
 
 variable "consumer" {
-  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, and the ECS stop timeout (it flushes on SIGTERM)."
+  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), and optionally the flush age (TELEMETRY_FLUSH_MAX_AGE_SECONDS)."
   type = object({
     cpu                  = optional(number, 512)
     memory               = optional(number, 1024)
@@ -113,8 +130,16 @@ variable "consumer" {
     backlog_per_task     = optional(number, 100)
     pollers              = optional(number, 4)
     stop_timeout_seconds = optional(number, 30)
+    # null: the application's default (TELEMETRY_FLUSH_MAX_AGE_SECONDS, 2 s). A longer age means
+    # fewer, larger objects (S3 PUTs are billed each) and a later record in S3.
+    flush_max_age_seconds = optional(number)
   })
   default = {}
+
+  validation {
+    condition     = var.consumer.flush_max_age_seconds == null || (coalesce(var.consumer.flush_max_age_seconds, 0) > 0 && coalesce(var.consumer.flush_max_age_seconds, 0) <= 30)
+    error_message = "consumer.flush_max_age_seconds must be above 0 and at most 30 s (it also bounds how long a record waits for S3), or null for the application's default."
+  }
 
   validation {
     # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).

@@ -31,5 +31,9 @@ bucket_encryption       = "SSE-KMS"
 alb_deletion_protection = true
 log_retention_days      = 90
 
+# ADR 0001's cost trigger is $50; prod's own design cost at 1 msg/s is ~$230 (infra/README.md,
+# "Costs per month"), so its budget warns above that instead of every month.
+monthly_budget_usd = 300
+
 # An existing on-call topic; null creates an encrypted one to subscribe to.
 # alarm_topic_arn = "arn:aws:sns:eu-central-1:111122223333:ops-pager"
