@@ -35,7 +35,10 @@ locals {
         TELEMETRY_HOST = "0.0.0.0"
         TELEMETRY_PORT = tostring(local.receiver_port)
       }
-      secrets = [{ name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn }]
+      secrets = [
+        { name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn },
+        { name = "TELEMETRY_SMOKE_API_KEYS", valueFrom = aws_secretsmanager_secret.smoke_api_key.arn },
+      ]
       port_mappings = [{
         name          = "http"
         containerPort = local.receiver_port

@@ -1,4 +1,4 @@
-# Least privilege: one execution role (ECS pulls the image, writes logs, reads the API-key secret)
+# Least privilege: one execution role (ECS pulls the image, writes logs, reads the two key secrets)
 # and one task role per component allowing only what that component does.
 #
 #   receiver   sqs:SendMessage on the queue (SendMessageBatch is authorised by SendMessage), and
@@ -96,7 +96,7 @@ locals {
 
 resource "aws_iam_role" "execution" {
   name               = "${local.name}-${var.environment}-execution"
-  description        = "ECS task execution: pull the image, write the container logs, read the API-key secret"
+  description        = "ECS task execution: pull the image, write the container logs, read the API-key secrets"
   assume_role_policy = local.ecs_tasks_trust
 }
 
@@ -128,7 +128,7 @@ resource "aws_iam_role_policy" "execution" {
         Sid      = "ReadTheApiKeys"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.api_keys_secret_arn
+        Resource = [local.api_keys_secret_arn, aws_secretsmanager_secret.smoke_api_key.arn]
       },
       {
         Sid       = "DecryptTheApiKeys"

@@ -48,6 +48,11 @@ output "api_keys_secret_arn" {
   value       = local.api_keys_secret_arn
 }
 
+output "smoke_api_key_secret_arn" {
+  description = "Secrets Manager secret holding the deploy smoke test's own key (TELEMETRY_SMOKE_API_KEYS); the deploy role may read it, never the fleet's."
+  value       = aws_secretsmanager_secret.smoke_api_key.arn
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic the alarms notify."
   value       = local.alarm_topic_arn

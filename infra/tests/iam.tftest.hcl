@@ -72,8 +72,8 @@ run "each_role_allows_exactly_what_its_component_does" {
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"] == [aws_secretsmanager_secret.api_keys[0].arn]
-    error_message = "The execution role may read only the API-key secret."
+    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"] == [[aws_secretsmanager_secret.api_keys[0].arn, aws_secretsmanager_secret.smoke_api_key.arn]]
+    error_message = "The execution role may read only the two API-key secrets (the fleet's and the smoke test's)."
   }
 
   assert {

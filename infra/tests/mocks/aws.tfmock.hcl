@@ -166,3 +166,11 @@ mock_resource "aws_wafv2_web_acl" {
     arn = "arn:aws:wafv2:eu-central-1:123456789012:regional/webacl/fleet-telemetry-prod-ingest/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
   }
 }
+
+override_resource {
+  target = aws_secretsmanager_secret.smoke_api_key
+  values = {
+    arn  = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:fleet-telemetry/dev/smoke-api-key-GhIjKl"
+    name = "fleet-telemetry/dev/smoke-api-key"
+  }
+}
