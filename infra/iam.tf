@@ -11,10 +11,16 @@
 #              authorises separately), iam:PassRole of the aggregator's two roles only, and
 #              sqs:SendMessage to the schedule's dead-letter queue
 #
+# Every role carries var.permissions_boundary_name's policy as its permissions boundary (from
+# infra/bootstrap): whatever a role's own policy says, it can do no more than that boundary.
+#
 # Policies are jsonencode()d here rather than built with aws_iam_policy_document, so that the
 # terraform tests (mock provider) can read and assert on them.
 
 locals {
+  # infra/bootstrap's deploy role creates roles only with this boundary and may not remove it.
+  permissions_boundary_arn = var.permissions_boundary_name == null ? null : "arn:${local.partition}:iam::${local.account_id}:policy/${var.permissions_boundary_name}"
+
   ecs_tasks_trust = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -95,9 +101,10 @@ locals {
 # ---- execution role (ECS agent, not the application) ---------------------------------------
 
 resource "aws_iam_role" "execution" {
-  name               = "${local.name}-${var.environment}-execution"
-  description        = "ECS task execution: pull the image, write the container logs, read the API-key secrets"
-  assume_role_policy = local.ecs_tasks_trust
+  name                 = "${local.name}-${var.environment}-execution"
+  description          = "ECS task execution: pull the image, write the container logs, read the API-key secrets"
+  permissions_boundary = local.permissions_boundary_arn
+  assume_role_policy   = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy" "execution" {
@@ -146,9 +153,10 @@ resource "aws_iam_role_policy" "execution" {
 resource "aws_iam_role" "task" {
   for_each = local.task_policies
 
-  name               = "${local.name}-${var.environment}-${each.key}"
-  description        = "Task role of the ${each.key}: only the calls it makes"
-  assume_role_policy = local.ecs_tasks_trust
+  name                 = "${local.name}-${var.environment}-${each.key}"
+  description          = "Task role of the ${each.key}: only the calls it makes"
+  permissions_boundary = local.permissions_boundary_arn
+  assume_role_policy   = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -162,8 +170,9 @@ resource "aws_iam_role_policy" "task" {
 # ---- EventBridge Scheduler -> ECS RunTask (aggregator) -----------------------------------------
 
 resource "aws_iam_role" "scheduler" {
-  name        = "${local.name}-${var.environment}-scheduler"
-  description = "EventBridge Scheduler: run the aggregator task every hour"
+  name                 = "${local.name}-${var.environment}-scheduler"
+  description          = "EventBridge Scheduler: run the aggregator task every hour"
+  permissions_boundary = local.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -54,6 +54,17 @@ variable "image_tag" {
   }
 }
 
+variable "permissions_boundary_name" {
+  description = "Name of the IAM policy every role of this module carries as its permissions boundary: infra/bootstrap's permissions_boundary_name output. The deploy role may create and change roles only with it attached. Null (a by-hand apply with admin rights and no bootstrap) sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", coalesce(var.permissions_boundary_name, "x")))
+    error_message = "permissions_boundary_name must be an IAM policy name (1-128 of letters, digits and +=,.@_-), not an ARN."
+  }
+}
+
 variable "cpu_architecture" {
   description = "CPU architecture of every task: X86_64, or ARM64 (about 20% cheaper on Fargate) when the image is built for arm64."
   type        = string

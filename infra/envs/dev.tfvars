@@ -28,3 +28,7 @@ ecr_force_delete            = true
 secret_recovery_window_days = 0
 log_retention_days          = 7
 log_level                   = "DEBUG"
+
+# infra/bootstrap's permissions_boundary_name output: the deploy role creates and changes roles
+# only with this boundary attached (and may never remove it).
+permissions_boundary_name = "fleet-telemetry-workload-boundary"

@@ -37,3 +37,7 @@ monthly_budget_usd = 300
 
 # An existing on-call topic; null creates an encrypted one to subscribe to.
 # alarm_topic_arn = "arn:aws:sns:eu-central-1:111122223333:ops-pager"
+
+# infra/bootstrap's permissions_boundary_name output: the deploy role creates and changes roles
+# only with this boundary attached (and may never remove it).
+permissions_boundary_name = "fleet-telemetry-workload-boundary"

@@ -126,3 +126,38 @@ run "each_role_allows_exactly_what_its_component_does" {
   }
 }
 
+
+# infra/bootstrap's deploy role may create and change roles only with its workload boundary
+# attached (and never remove it): every role here must carry it when the name is given, which
+# both envs/*.tfvars do.
+run "every_role_carries_the_permissions_boundary_the_deploy_role_requires" {
+  command = apply
+
+  variables {
+    permissions_boundary_name = "fleet-telemetry-workload-boundary"
+  }
+
+  assert {
+    condition = alltrue([
+      for r in concat([aws_iam_role.execution, aws_iam_role.scheduler], values(aws_iam_role.task)) :
+      r.permissions_boundary == "arn:aws:iam::123456789012:policy/fleet-telemetry-workload-boundary"
+    ])
+    error_message = "Every role (execution, the three task roles, scheduler) must carry the workload boundary, or the deploy role cannot create it."
+  }
+}
+
+run "both_environments_name_the_boundary" {
+  command = plan
+
+  variables {
+    dev_tfvars  = file("envs/dev.tfvars")
+    prod_tfvars = file("envs/prod.tfvars")
+  }
+
+  assert {
+    condition = alltrue([
+      for f in [var.dev_tfvars, var.prod_tfvars] : can(regex("(?m)^permissions_boundary_name\\s*=\\s*\"fleet-telemetry-workload-boundary\"", f))
+    ])
+    error_message = "envs/dev.tfvars and envs/prod.tfvars must set permissions_boundary_name (infra/bootstrap's permissions_boundary_name output)."
+  }
+}
