@@ -304,3 +304,15 @@ run "the_smoke_test_has_a_key_of_its_own" {
     error_message = "deploy.yml finds the smoke key through the smoke_api_key_secret_arn output."
   }
 }
+
+run "the_deploy_knows_which_task_definition_each_service_must_end_on" {
+  command = apply
+
+  assert {
+    condition = output.ecs_service_task_definitions == {
+      (aws_ecs_service.receiver.name) = aws_ecs_task_definition.this["receiver"].arn
+      (aws_ecs_service.consumer.name) = aws_ecs_task_definition.this["consumer"].arn
+    }
+    error_message = "ecs_service_task_definitions must map each service to the task definition this apply registered (scripts/ecs_rollout.py checks the rollout against it)."
+  }
+}
