@@ -165,6 +165,8 @@ locals {
           local.data_bucket_arn, "${local.data_bucket_arn}/*",
           "${local.arn_prefix}:logs:${local.region_acc}:log-group:/ecs/${var.name}/*",
           "${local.arn_prefix}:cloudwatch:${local.region_acc}:alarm:${var.name}-*",
+          # PutScalingPolicy creates target tracking's alarms with the caller's permissions.
+          "${local.arn_prefix}:cloudwatch:${local.region_acc}:alarm:TargetTracking-service/${var.name}/*",
           "${local.arn_prefix}:cloudwatch::${local.account_id}:dashboard/${var.name}-*",
           "${local.arn_prefix}:sns:${local.region_acc}:${var.name}-*",
           "${local.arn_prefix}:scheduler:${local.region_acc}:schedule/default/${var.name}-*",

@@ -186,6 +186,16 @@ run "the_deploy_role_cannot_make_itself_admin" {
     error_message = "Only the smoke-key statement may allow reading a secret's value."
   }
 
+  # Application Auto Scaling creates target tracking's alarms with the caller's permissions.
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_policy.deploy_write.policy).Statement :
+      s.Effect == "Allow" && contains(flatten([try(s.Action, [])]), "cloudwatch:*") &&
+      contains(flatten([s.Resource]), "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:TargetTracking-service/fleet-telemetry/*")
+    ])
+    error_message = "The deploy role must be able to create the target tracking alarms of the stack's services (PutScalingPolicy makes them as the caller)."
+  }
+
   # IAM refuses managed policies over 6,144 characters: the documents must fit.
   assert {
     condition = alltrue([
