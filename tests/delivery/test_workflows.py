@@ -776,3 +776,32 @@ def test_the_lock_subset_holds_boto3_and_everything_it_needs() -> None:
         check=False,
     )
     assert missing.returncode == 2 and "no-such-package" in missing.stderr
+
+
+def test_the_apply_jobs_outputs_are_one_line_each(fakes: Fakes, tmp_path: Path) -> None:
+    """terraform prints a map output over several lines; $GITHUB_OUTPUT takes one line per value."""
+    for name, value in {
+        "ingest_url": "http://alb.example/v1/telemetry",
+        "bucket_name": "fleet-telemetry-data-dev-123456789012",
+        "ecs_cluster_name": "fleet-telemetry",
+        "smoke_api_key_secret_arn": "arn:aws:secretsmanager:eu-central-1:1:secret:fleet-telemetry/dev/smoke-api-key-x",
+    }.items():
+        fakes.answer("terraform", stdout=value, match=["output", "-raw", name])
+    pretty = json.dumps({"fleet-telemetry-receiver": TD_NEW, "fleet-telemetry-consumer": TD_OLD}, indent=2)
+    fakes.answer("terraform", stdout=pretty + "\n", match=["output", "-json", "ecs_service_task_definitions"])
+    output = tmp_path / "github-output"
+    output.write_text("")
+    result = _run_step("apply", "Outputs", fakes.env(GITHUB_OUTPUT=str(output)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = output.read_text().splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "ingest_url",
+        "bucket",
+        "cluster",
+        "task_definitions",
+        "smoke_secret",
+    ]
+    assert json.loads(lines[3].split("=", 1)[1]) == {
+        "fleet-telemetry-receiver": TD_NEW,
+        "fleet-telemetry-consumer": TD_OLD,
+    }
