@@ -10,9 +10,12 @@
 # file statically (tests/delivery/). CI (.github/workflows/ci.yml) runs the real build and a scan.
 
 # ---- build: a virtualenv with the locked dependencies, then the package --------------------------
-# Pinned by full version; Dependabot (.github/dependabot.yml) proposes updates. Both stages use the
-# same base so the virtualenv's interpreter path (/usr/local/bin/python3.11) exists in both.
-FROM python:3.11.14-slim-trixie AS build
+# Pinned by full version and by digest (the multi-platform index of python:3.11.15-slim-trixie as
+# docker-library/repo-info records it, repos/python/remote/3.11.15-slim-trixie.md): the tag is
+# rebuilt for Debian updates, the digest never changes. Dependabot (.github/dependabot.yml)
+# proposes new versions and digests. Both stages use the same base so the virtualenv's
+# interpreter path (/usr/local/bin/python3.11) exists in both.
+FROM python:3.11.15-slim-trixie@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff AS build
 
 WORKDIR /src
 # Dependencies first, in their own layer: it is rebuilt only when requirements.lock changes.
@@ -28,7 +31,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     sh docker/install.sh app /opt/venv /src
 
 # ---- runtime: the virtualenv on a clean base, no build tools, no pip, not root -------------------
-FROM python:3.11.14-slim-trixie AS runtime
+FROM python:3.11.15-slim-trixie@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff AS runtime
 
 # The base image's pip, setuptools and wheel are build tools (and scanner findings) the service
 # never uses; without them nothing can be pip-installed into a running container.

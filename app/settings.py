@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated accepted X-API-Key values; several at once allow rotation.",
     )
+    smoke_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys accepted beside TELEMETRY_API_KEYS, from a secret of their own, so the deploy's smoke test never reads the fleet's keys.",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
     max_batch_records: int = Field(
         500, ge=1, le=10_000, description="Records per batch request at most (413)."
@@ -217,14 +221,14 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "smoke_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "smoke_api_keys")
     @classmethod
     def _refuse_weak_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for key in keys:
@@ -261,7 +265,11 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def require_api_keys(settings: Settings) -> frozenset[bytes]:
-    """The receiver cannot run open: fail at start-up when no key is configured."""
+    """The receiver cannot run open: fail at start-up when no fleet key is configured.
+
+    The smoke keys are accepted too, but never alone: they belong to the deploy's check, not to
+    the fleet, and a receiver that only they can reach is a misconfigured one.
+    """
     if not settings.api_keys:
         raise ConfigurationError(f"{ENV_PREFIX}API_KEYS: required by the receiver (comma-separated keys)")
-    return frozenset(k.get_secret_value().encode() for k in settings.api_keys)
+    return frozenset(k.get_secret_value().encode() for k in [*settings.api_keys, *settings.smoke_api_keys])

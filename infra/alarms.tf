@@ -1,11 +1,20 @@
-# Upgrade triggers as CloudWatch alarms, all notifying local.alarm_topic_arn (alarm and OK).
+# Alarms, all notifying local.alarm_topic_arn (alarm and OK). The first group are ADR 0001's
+# upgrade triggers, live; the rest are operational. Each description says which trigger fired and
+# what to do, with the section of docs/operations.md that handles it (tests/triggers.tftest.hcl).
 #
-#   oldest message age > 60 s        consumers fall behind (SQS)
-#   DLQ not empty                    a message failed maxReceiveCount times (SQS)
-#   p95 ingest-to-persist > 5 s      consumer EMF metric IngestToPersistMs
-#   duplicate rate > 0.5 %           aggregator EMF metric DuplicateRate
-#   aggregator did not run           no aggregator RuntimeMs for two hours
-#   receiver 5xx rate > 1 %          ALB: (target 5xx + ALB 5xx) / requests
+#   upgrade triggers (ADR 0001, "When to revisit")
+#   backlog keeps growing             oldest message age > 60 s for 3 minutes (SQS)
+#   duplicates above 0.5 % for a day  aggregator EMF DuplicateRate, 24 hours of 24
+#   sustained throughput              receiver EMF RecordsAccepted > 5,000/s in 15 minutes of 15
+#   hourly job over 10 minutes        aggregator EMF RuntimeMs > 600,000
+#   hourly job failed                 task-stopped rule (events.tf), not started (scheduler DLQ),
+#                                     missing (no RuntimeMs for two hours)
+#   monthly bill over $50             AWS Budgets (budgets.tf)
+#
+#   operational
+#   DLQ not empty                     a message failed maxReceiveCount times (SQS)
+#   p95 ingest-to-persist > 5 s       consumer EMF metric IngestToPersistMs
+#   receiver 5xx rate > 1 %           ALB: (target 5xx + ALB 5xx) / requests
 
 locals {
   alarm_actions = [local.alarm_topic_arn]
@@ -14,7 +23,7 @@ locals {
 
 resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
   alarm_name          = "${local.name}-${var.environment}-queue-oldest-message-age"
-  alarm_description   = "Oldest message in ${aws_sqs_queue.this.name} is older than ${local.thresholds.oldest_message_age_seconds} s: consumers are not keeping up (scale or investigate)."
+  alarm_description   = "Trigger: backlog keeps growing (ADR 0001). The oldest message in ${aws_sqs_queue.this.name} is older than ${local.thresholds.oldest_message_age_seconds} s for 3 minutes: consumers are not keeping up. Action: check the consumer tasks, raise consumer.max_count at the ceiling, see docs/operations.md#backlog-the-queue-grows."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = aws_sqs_queue.this.name }
@@ -31,7 +40,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   alarm_name          = "${local.name}-${var.environment}-dlq-not-empty"
-  alarm_description   = "${aws_sqs_queue.dlq.name} holds messages: records failed ${local.queue.max_receive_count} times. Inspect, fix, then `telemetry redrive`."
+  alarm_description   = "Trigger: a message failed every receive (operational). ${aws_sqs_queue.dlq.name} holds messages whose records failed ${local.queue.max_receive_count} times; they are safe there for 14 days. Action: find why in the consumer log, fix it, then telemetry redrive, see docs/operations.md#dead-letter-queue-inspect-fix-redrive."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -47,7 +56,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 
 resource "aws_cloudwatch_metric_alarm" "ingest_to_persist_p95" {
   alarm_name          = "${local.name}-${var.environment}-ingest-to-persist-p95"
-  alarm_description   = "p95 time from the receiver's ingest_received_at to the record being in S3 exceeds ${local.thresholds.ingest_to_persist_p95_ms} ms."
+  alarm_description   = "Trigger: records reach S3 late (operational). The p95 time from the receiver's ingest_received_at to the record being in S3 exceeds ${local.thresholds.ingest_to_persist_p95_ms} ms. Action: check the backlog, S3 retries and the consumer's flush settings, see docs/operations.md#ingest-to-persist-latency."
   namespace           = var.metrics_namespace
   metric_name         = "IngestToPersistMs"
   dimensions          = { Service = "consumer" }
@@ -64,13 +73,14 @@ resource "aws_cloudwatch_metric_alarm" "ingest_to_persist_p95" {
 
 resource "aws_cloudwatch_metric_alarm" "duplicate_rate" {
   alarm_name          = "${local.name}-${var.environment}-duplicate-rate"
-  alarm_description   = "The aggregator saw more than ${local.thresholds.duplicate_rate * 100}% duplicate records in an hour: revisit the consumer's idempotent keys or the visibility timeout."
+  alarm_description   = "Trigger: duplicates above the threshold for a day (ADR 0001). The aggregator counted more than ${local.thresholds.duplicate_rate * 100}% duplicate records in every hour of the last 24. Action: check consumer restarts, the visibility timeout and client retries, then revisit ADR 0001, see docs/operations.md#duplicate-rate."
   namespace           = var.metrics_namespace
   metric_name         = "DuplicateRate"
   dimensions          = { Service = "aggregator" }
   statistic           = "Maximum"
   period              = 3600
-  evaluation_periods  = 1
+  evaluation_periods  = 24 # ADR 0001: "above 0.5 % for a day"; one bad hour (a redrive) is not a trigger
+  datapoints_to_alarm = 24
   comparison_operator = "GreaterThanThreshold"
   threshold           = local.thresholds.duplicate_rate
   treat_missing_data  = "notBreaching"
@@ -80,7 +90,7 @@ resource "aws_cloudwatch_metric_alarm" "duplicate_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "aggregator_missing" {
   alarm_name          = "${local.name}-${var.environment}-aggregator-missing"
-  alarm_description   = "No aggregator run reported RuntimeMs for two hours: the schedule, the task or its role is broken."
+  alarm_description   = "Trigger: hourly job failed (ADR 0001), no run for two hours. No aggregator run reported RuntimeMs for two hours: the schedule, the task or its role is broken. Action: read the task-stopped notifications and the scheduler DLQ, fix, replay the hours, see docs/operations.md#hourly-job-failed-slow-not-started-or-missing."
   namespace           = var.metrics_namespace
   metric_name         = "RuntimeMs"
   dimensions          = { Service = "aggregator" }
@@ -94,9 +104,25 @@ resource "aws_cloudwatch_metric_alarm" "aggregator_missing" {
   ok_actions          = local.alarm_actions
 }
 
+resource "aws_cloudwatch_metric_alarm" "aggregator_not_started" {
+  alarm_name          = "${local.name}-${var.environment}-aggregator-not-started"
+  alarm_description   = "Trigger: hourly job failed (ADR 0001), not started. EventBridge Scheduler could not start the aggregator after its retries; the run is in ${aws_sqs_queue.scheduler_dlq.name} with the error. Action: read the message, fix the role, network or capacity, replay the hour, see docs/operations.md#hourly-job-failed-slow-not-started-or-missing."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.scheduler_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 resource "aws_cloudwatch_metric_alarm" "receiver_5xx_rate" {
   alarm_name          = "${local.name}-${var.environment}-receiver-5xx-rate"
-  alarm_description   = "More than ${local.thresholds.receiver_5xx_percent}% of ingest requests end in 5xx (receiver errors, SQS refusing, or no healthy task)."
+  alarm_description   = "Trigger: ingest requests fail (operational). More than ${local.thresholds.receiver_5xx_percent}% of ingest requests end in 5xx: receiver errors, SQS refusing, or no healthy task. Action: check the receiver tasks and SQS, see docs/operations.md#receiver-errors-5xx."
   evaluation_periods  = 5
   datapoints_to_alarm = 3
   comparison_operator = "GreaterThanThreshold"
@@ -145,6 +171,46 @@ resource "aws_cloudwatch_metric_alarm" "receiver_5xx_rate" {
       dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
       stat        = "Sum"
       period      = 60
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "throughput" {
+  alarm_name          = "${local.name}-${var.environment}-throughput"
+  alarm_description   = "Trigger: sustained throughput (ADR 0001). The receivers accepted more than ${local.thresholds.records_per_second} records/s in each of the last 15 minutes, beyond what the pipeline was measured for. Action: check the scaling ceilings and the SQS bill, ask the fleet to batch, revisit ADR 0001, see docs/operations.md#sustained-throughput."
+  namespace           = var.metrics_namespace
+  metric_name         = "RecordsAccepted"
+  dimensions          = { Service = "receiver" }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 15
+  datapoints_to_alarm = 15 # sustained: every minute of a quarter of an hour, not a burst
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.thresholds.records_per_second * 60
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "aggregator_runtime" {
+  alarm_name          = "${local.name}-${var.environment}-aggregator-runtime"
+  alarm_description   = "Trigger: hourly job over its time (ADR 0001). An aggregator run took more than ${local.thresholds.aggregator_runtime_seconds / 60} minutes (RuntimeMs); at ${var.aggregator.timeout_seconds / 60} minutes it is stopped. Action: check the hour's record count and the task's memory, give it more or move the roll-up to Athena, see docs/operations.md#hourly-job-failed-slow-not-started-or-missing."
+  namespace           = var.metrics_namespace
+  metric_name         = "RuntimeMs"
+  dimensions          = { Service = "aggregator" }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.thresholds.aggregator_runtime_seconds * 1000
+  treat_missing_data  = "notBreaching" # a run that never ends reports nothing: the timeout and the task-stopped rule catch it
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  lifecycle {
+    precondition {
+      condition     = local.thresholds.aggregator_runtime_seconds < var.aggregator.timeout_seconds
+      error_message = "alarm_thresholds.aggregator_runtime_seconds must be below aggregator.timeout_seconds: a run stopped by the timeout reports no runtime, so the alarm could never fire."
     }
   }
 }

@@ -6,6 +6,10 @@
 #           visible messages / running tasks (metric math). A task long-polls with
 #           consumer.pollers concurrent receives of up to 10 messages, so a backlog of
 #           backlog_per_task messages drains in a few receive rounds; more backlog adds tasks.
+#           Both sides are FILLed: SQS stops reporting an idle queue (no data = no backlog, 0) and
+#           RunningTaskCount has no data without Container Insights or
+#           while no task reports (assume 1). A bare division would then have no data at all, and
+#           target tracking does nothing on missing data: no scale-out when it matters.
 
 resource "aws_appautoscaling_target" "this" {
   for_each = {
@@ -118,7 +122,7 @@ resource "aws_appautoscaling_policy" "consumer_backlog" {
       metrics {
         id          = "backlog_per_task"
         label       = "Visible messages per running consumer task"
-        expression  = "visible / running"
+        expression  = "FILL(visible, 0) / FILL(running, 1)"
         return_data = true
       }
     }

@@ -26,6 +26,7 @@ locals {
 
   components = {
     receiver = {
+      entry_point  = ["telemetry"]
       command      = ["serve"]
       cpu          = var.receiver.cpu
       memory       = var.receiver.memory
@@ -34,7 +35,10 @@ locals {
         TELEMETRY_HOST = "0.0.0.0"
         TELEMETRY_PORT = tostring(local.receiver_port)
       }
-      secrets = [{ name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn }]
+      secrets = [
+        { name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn },
+        { name = "TELEMETRY_SMOKE_API_KEYS", valueFrom = aws_secretsmanager_secret.smoke_api_key.arn },
+      ]
       port_mappings = [{
         name          = "http"
         containerPort = local.receiver_port
@@ -50,18 +54,24 @@ locals {
       }
     }
     consumer = {
+      entry_point  = ["telemetry"]
       command      = ["consume"]
       cpu          = var.consumer.cpu
       memory       = var.consumer.memory
       stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
-      environment = {
-        TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers)
-      }
+      environment = merge(
+        { TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers) },
+        var.consumer.flush_max_age_seconds == null ? {} : { TELEMETRY_FLUSH_MAX_AGE_SECONDS = tostring(var.consumer.flush_max_age_seconds) },
+      )
       secrets       = []
       port_mappings = []
       health_check  = null
     }
     aggregator = {
+      # coreutils' timeout (in the Debian base image) ends a stuck run: SIGTERM after
+      # timeout_seconds, SIGKILL 20 s later, exit 124, which the task-stopped rule (events.tf)
+      # reports; without it a hung run would hold a task until someone noticed.
+      entry_point   = ["timeout", "--kill-after=20s", "${var.aggregator.timeout_seconds}s", "telemetry"]
       command       = ["aggregate", "--lookback", "2"] # the last complete hour, and the 2 before for late data
       cpu           = var.aggregator.cpu
       memory        = var.aggregator.memory
@@ -79,7 +89,7 @@ locals {
       { for key, value in {
         name                   = component
         image                  = local.image
-        entryPoint             = ["telemetry"] # as the Dockerfile's ENTRYPOINT, stated so the task does not depend on it
+        entryPoint             = c.entry_point # ends in the Dockerfile's ENTRYPOINT, stated so the task does not depend on it
         command                = c.command
         essential              = true
         readonlyRootFilesystem = true
@@ -112,7 +122,21 @@ resource "aws_ecs_cluster" "this" {
 
   setting {
     name  = "containerInsights"
-    value = "enabled" # task-level CPU, memory and RunningTaskCount (the consumer's scaling metric)
+    value = var.container_insights ? "enabled" : "disabled" # task-level CPU, memory and RunningTaskCount (the consumer's scaling divisor)
+  }
+}
+
+# Both Fargate capacity providers on the cluster, so a component listed in var.fargate_spot can
+# run on a FARGATE_SPOT strategy; the others keep the FARGATE launch type.
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+
+  lifecycle {
+    precondition {
+      condition     = length(var.fargate_spot) == 0 || var.cpu_architecture == "X86_64"
+      error_message = "fargate_spot needs cpu_architecture = X86_64: Fargate Spot runs Linux X86_64 tasks only."
+    }
   }
 }
 
@@ -139,7 +163,7 @@ resource "aws_ecs_service" "receiver" {
   cluster                            = aws_ecs_cluster.this.id
   task_definition                    = aws_ecs_task_definition.this["receiver"].arn
   desired_count                      = var.receiver.min_count
-  launch_type                        = "FARGATE"
+  launch_type                        = contains(var.fargate_spot, "receiver") ? null : "FARGATE"
   platform_version                   = "LATEST"
   health_check_grace_period_seconds  = 30
   deployment_minimum_healthy_percent = 100
@@ -147,6 +171,17 @@ resource "aws_ecs_service" "receiver" {
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
+
+  # On Spot (var.fargate_spot) instead of the launch type; an interruption is a SIGTERM with
+  # two minutes' notice, handled as a normal stop (drain, flush).
+  dynamic "capacity_provider_strategy" {
+    for_each = contains(var.fargate_spot, "receiver") ? ["FARGATE_SPOT"] : []
+
+    content {
+      capacity_provider = capacity_provider_strategy.value
+      weight            = 1
+    }
+  }
 
   deployment_circuit_breaker {
     enable   = true
@@ -169,7 +204,7 @@ resource "aws_ecs_service" "receiver" {
     ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
   }
 
-  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution, aws_ecs_cluster_capacity_providers.this]
 }
 
 resource "aws_ecs_service" "consumer" {
@@ -177,13 +212,24 @@ resource "aws_ecs_service" "consumer" {
   cluster                            = aws_ecs_cluster.this.id
   task_definition                    = aws_ecs_task_definition.this["consumer"].arn
   desired_count                      = var.consumer.min_count
-  launch_type                        = "FARGATE"
+  launch_type                        = contains(var.fargate_spot, "consumer") ? null : "FARGATE"
   platform_version                   = "LATEST"
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
+
+  # On Spot (var.fargate_spot) instead of the launch type; an interruption is a SIGTERM with
+  # two minutes' notice, handled as a normal stop (drain, flush).
+  dynamic "capacity_provider_strategy" {
+    for_each = contains(var.fargate_spot, "consumer") ? ["FARGATE_SPOT"] : []
+
+    content {
+      capacity_provider = capacity_provider_strategy.value
+      weight            = 1
+    }
+  }
 
   deployment_circuit_breaker {
     enable   = true
@@ -200,5 +246,5 @@ resource "aws_ecs_service" "consumer" {
     ignore_changes = [desired_count] # owned by Application Auto Scaling after creation
   }
 
-  depends_on = [aws_iam_role_policy.execution]
+  depends_on = [aws_iam_role_policy.execution, aws_ecs_cluster_capacity_providers.this]
 }

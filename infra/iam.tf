@@ -1,4 +1,4 @@
-# Least privilege: one execution role (ECS pulls the image, writes logs, reads the API-key secret)
+# Least privilege: one execution role (ECS pulls the image, writes logs, reads the two key secrets)
 # and one task role per component allowing only what that component does.
 #
 #   receiver   sqs:SendMessage on the queue (SendMessageBatch is authorised by SendMessage), and
@@ -6,13 +6,21 @@
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
 #   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under aggregates/
-#   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, iam:PassRole of
-#              the aggregator's two roles only
+#   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
+#              of the tasks RunTask creates there (the schedule propagates tags, which AWS
+#              authorises separately), iam:PassRole of the aggregator's two roles only, and
+#              sqs:SendMessage to the schedule's dead-letter queue
+#
+# Every role carries var.permissions_boundary_name's policy as its permissions boundary (from
+# infra/bootstrap): whatever a role's own policy says, it can do no more than that boundary.
 #
 # Policies are jsonencode()d here rather than built with aws_iam_policy_document, so that the
 # terraform tests (mock provider) can read and assert on them.
 
 locals {
+  # infra/bootstrap's deploy role creates roles only with this boundary and may not remove it.
+  permissions_boundary_arn = var.permissions_boundary_name == null ? null : "arn:${local.partition}:iam::${local.account_id}:policy/${var.permissions_boundary_name}"
+
   ecs_tasks_trust = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -93,9 +101,10 @@ locals {
 # ---- execution role (ECS agent, not the application) ---------------------------------------
 
 resource "aws_iam_role" "execution" {
-  name               = "${local.name}-${var.environment}-execution"
-  description        = "ECS task execution: pull the image, write the container logs, read the API-key secret"
-  assume_role_policy = local.ecs_tasks_trust
+  name                 = "${local.name}-${var.environment}-execution"
+  description          = "ECS task execution: pull the image, write the container logs, read the API-key secrets"
+  permissions_boundary = local.permissions_boundary_arn
+  assume_role_policy   = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy" "execution" {
@@ -126,7 +135,7 @@ resource "aws_iam_role_policy" "execution" {
         Sid      = "ReadTheApiKeys"
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.api_keys_secret_arn
+        Resource = [local.api_keys_secret_arn, aws_secretsmanager_secret.smoke_api_key.arn]
       },
       {
         Sid       = "DecryptTheApiKeys"
@@ -144,9 +153,10 @@ resource "aws_iam_role_policy" "execution" {
 resource "aws_iam_role" "task" {
   for_each = local.task_policies
 
-  name               = "${local.name}-${var.environment}-${each.key}"
-  description        = "Task role of the ${each.key}: only the calls it makes"
-  assume_role_policy = local.ecs_tasks_trust
+  name                 = "${local.name}-${var.environment}-${each.key}"
+  description          = "Task role of the ${each.key}: only the calls it makes"
+  permissions_boundary = local.permissions_boundary_arn
+  assume_role_policy   = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -160,8 +170,9 @@ resource "aws_iam_role_policy" "task" {
 # ---- EventBridge Scheduler -> ECS RunTask (aggregator) -----------------------------------------
 
 resource "aws_iam_role" "scheduler" {
-  name        = "${local.name}-${var.environment}-scheduler"
-  description = "EventBridge Scheduler: run the aggregator task every hour"
+  name                 = "${local.name}-${var.environment}-scheduler"
+  description          = "EventBridge Scheduler: run the aggregator task every hour"
+  permissions_boundary = local.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -187,11 +198,27 @@ resource "aws_iam_role_policy" "scheduler" {
         Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
       },
       {
+        # The schedule sets enable_ecs_managed_tags and propagate_tags: RunTask then tags the
+        # task it creates, and IAM checks ecs:TagResource for it (AWS's own
+        # AmazonEC2ContainerServiceEventsRole grants it with this condition).
+        Sid       = "TagTheTasksItStarts"
+        Effect    = "Allow"
+        Action    = ["ecs:TagResource"]
+        Resource  = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.this.name}/*"]
+        Condition = { StringEquals = { "ecs:CreateAction" = ["RunTask"] } }
+      },
+      {
         Sid       = "PassTheAggregatorsRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
         Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+      {
+        Sid      = "DeadLetterRunsThatCannotStart"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.scheduler_dlq.arn
       },
     ]
   })

@@ -1,6 +1,7 @@
-# One customer-managed key for the pipeline's control-plane data: the alarm topic (CloudWatch
-# cannot publish to a topic encrypted with the AWS-managed aws/sns key), the container log
-# groups, the API-key secret, and the data bucket when var.bucket_encryption = "SSE-KMS".
+# One customer-managed key for the pipeline's control-plane data: the alarm topic (CloudWatch,
+# EventBridge and Budgets cannot publish to a topic under the AWS-managed aws/sns key), the
+# container log groups, the API-key secrets, and the data bucket when
+# var.bucket_encryption = "SSE-KMS".
 # The queues use SSE-SQS (see sqs.tf). Cost: $1 per month plus requests.
 
 resource "aws_kms_key" "this" {
@@ -25,6 +26,17 @@ resource "aws_kms_key" "this" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+      {
+        # EventBridge (the aggregator's task-stopped rule) and AWS Budgets publish to the
+        # encrypted topic too. EventBridge's request to KMS carries no aws:SourceArn or
+        # aws:SourceAccount, so a condition on them would silently drop every message; the
+        # topic policy (sns.tf) is where the source is pinned.
+        Sid       = "EventBridgeAndBudgetsPublishToTheEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "budgets.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
       },
       {
         Sid       = "CloudWatchLogsEncryptsThisModulesLogGroups"

@@ -43,9 +43,22 @@ output "ecs_service_names" {
   value       = { receiver = aws_ecs_service.receiver.name, consumer = aws_ecs_service.consumer.name }
 }
 
+output "ecs_service_task_definitions" {
+  description = "Service name => the task definition ARN (with revision) this apply gave it: deploy.yml's rollout check (scripts/ecs_rollout.py) requires each service to complete its rollout on exactly this one."
+  value = {
+    (aws_ecs_service.receiver.name) = aws_ecs_task_definition.this["receiver"].arn
+    (aws_ecs_service.consumer.name) = aws_ecs_task_definition.this["consumer"].arn
+  }
+}
+
 output "api_keys_secret_arn" {
   description = "Secrets Manager secret whose value (comma-separated keys) the receiver reads as TELEMETRY_API_KEYS."
   value       = local.api_keys_secret_arn
+}
+
+output "smoke_api_key_secret_arn" {
+  description = "Secrets Manager secret holding the deploy smoke test's own key (TELEMETRY_SMOKE_API_KEYS); the deploy role may read it, never the fleet's."
+  value       = aws_secretsmanager_secret.smoke_api_key.arn
 }
 
 output "alarm_topic_arn" {

@@ -1,4 +1,8 @@
 # Security groups: ALB -> receiver on the container port only; tasks reach AWS APIs on 443 only.
+#
+# Groups are named by name_prefix (AWS appends a unique suffix; the Name tag keeps the readable
+# name): with create_before_destroy, a change that forces a replacement creates the new group
+# while the old one still exists, and a fixed name would make AWS refuse it as a duplicate.
 
 locals {
   receiver_port = 8000
@@ -12,7 +16,7 @@ data "aws_vpc" "existing" {
 }
 
 resource "aws_security_group" "alb" {
-  name        = "${local.name}-alb"
+  name_prefix = "${local.name}-alb-" # create_before_destroy: a replacement needs a name of its own
   description = "Ingest ALB: HTTP(S) from the allowed CIDRs, forwards to the receiver tasks"
   vpc_id      = local.vpc_id
   tags        = { Name = "${local.name}-alb" }
@@ -48,7 +52,7 @@ resource "aws_security_group" "tasks" {
   for_each = toset(["receiver", "consumer", "aggregator"])
 
   #checkov:skip=CKV2_AWS_5:attached by the services and, for the aggregator, by the schedule's ecs_parameters, which checkov's graph does not follow
-  name        = "${local.name}-${each.key}"
+  name_prefix = "${local.name}-${each.key}-" # create_before_destroy: a replacement needs a name of its own
   description = "${each.key} tasks: HTTPS out to AWS APIs${each.key == "receiver" ? ", container port in from the ALB" : ""}"
   vpc_id      = local.vpc_id
   tags        = { Name = "${local.name}-${each.key}" }
@@ -81,7 +85,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_https" {
 resource "aws_security_group" "endpoints" {
   count = local.create_endpoints ? 1 : 0
 
-  name        = "${local.name}-vpc-endpoints"
+  name_prefix = "${local.name}-vpc-endpoints-"
   description = "Interface VPC endpoints: HTTPS from inside the VPC"
   vpc_id      = local.vpc_id
   tags        = { Name = "${local.name}-vpc-endpoints" }

@@ -34,6 +34,15 @@ resource "aws_sqs_queue" "this" {
   }
 }
 
+# Where EventBridge Scheduler puts an hourly run it could not start after its retries (RunTask
+# denied, no Fargate capacity, a bad network setting): the event, with the error as message
+# attributes, stays 14 days and raises the aggregator-not-started alarm (alarms.tf).
+resource "aws_sqs_queue" "scheduler_dlq" {
+  name                      = "${local.name}-aggregator-schedule-dlq"
+  message_retention_seconds = 1209600 # 14 days, the SQS maximum
+  sqs_managed_sse_enabled   = true
+}
+
 # Only the ingest queue may use the DLQ as its dead-letter target (and redrive back to it).
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
@@ -46,8 +55,9 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
 
 resource "aws_sqs_queue_policy" "this" {
   for_each = {
-    queue = aws_sqs_queue.this
-    dlq   = aws_sqs_queue.dlq
+    queue         = aws_sqs_queue.this
+    dlq           = aws_sqs_queue.dlq
+    scheduler_dlq = aws_sqs_queue.scheduler_dlq
   }
 
   queue_url = each.value.id

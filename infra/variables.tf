@@ -54,6 +54,17 @@ variable "image_tag" {
   }
 }
 
+variable "permissions_boundary_name" {
+  description = "Name of the IAM policy every role of this module carries as its permissions boundary: infra/bootstrap's permissions_boundary_name output. The deploy role may create and change roles only with it attached. Null (a by-hand apply with admin rights and no bootstrap) sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", coalesce(var.permissions_boundary_name, "x")))
+    error_message = "permissions_boundary_name must be an IAM policy name (1-128 of letters, digits and +=,.@_-), not an ARN."
+  }
+}
+
 variable "cpu_architecture" {
   description = "CPU architecture of every task: X86_64, or ARM64 (about 20% cheaper on Fargate) when the image is built for arm64."
   type        = string
@@ -63,6 +74,23 @@ variable "cpu_architecture" {
     condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
     error_message = "cpu_architecture must be X86_64 or ARM64."
   }
+}
+
+variable "fargate_spot" {
+  description = "Components that run on FARGATE_SPOT (about 70% cheaper; X86_64 only) through a capacity provider strategy instead of the FARGATE launch type: any of receiver, consumer, aggregator. An interruption gives 2 minutes' notice (SIGTERM): the consumer flushes and deletes only messages whose records are in S3, so nothing is lost; an interrupted hourly run is redone by the next run's --lookback; the receiver drains through the ALB, and a single receiver leaves a gap until its replacement starts (dev only). Switching a service onto or off Spot replaces it."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = length(setsubtract(var.fargate_spot, ["receiver", "consumer", "aggregator"])) == 0
+    error_message = "fargate_spot may only list receiver, consumer and aggregator."
+  }
+}
+
+variable "container_insights" {
+  description = "ECS Container Insights on the cluster: task-level CPU, memory and RunningTaskCount (the consumer's scaling divisor, the dashboard's task counts), billed as custom metrics (~$20 a month for this cluster). Off, the consumer's backlog math assumes one running task (FILL) and the task widget is empty: fine for dev's one or two tasks."
+  type        = bool
+  default     = true
 }
 
 variable "receiver" {
@@ -78,8 +106,18 @@ variable "receiver" {
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.receiver.cpu) && var.receiver.memory >= 2 * var.receiver.cpu && var.receiver.memory <= min(8 * var.receiver.cpu, 30720)
-    error_message = "receiver.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.receiver.cpu == 256 ? [512, 1024, 2048] :
+      var.receiver.cpu == 512 ? range(1024, 4097, 1024) :
+      var.receiver.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.receiver.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.receiver.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.receiver.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.receiver.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.receiver.memory
+    )
+    error_message = "receiver: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
@@ -94,7 +132,7 @@ variable "receiver" {
 }
 
 variable "consumer" {
-  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, and the ECS stop timeout (it flushes on SIGTERM)."
+  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), and optionally the flush age (TELEMETRY_FLUSH_MAX_AGE_SECONDS)."
   type = object({
     cpu                  = optional(number, 512)
     memory               = optional(number, 1024)
@@ -103,12 +141,30 @@ variable "consumer" {
     backlog_per_task     = optional(number, 100)
     pollers              = optional(number, 4)
     stop_timeout_seconds = optional(number, 30)
+    # null: the application's default (TELEMETRY_FLUSH_MAX_AGE_SECONDS, 2 s). A longer age means
+    # fewer, larger objects (S3 PUTs are billed each) and a later record in S3.
+    flush_max_age_seconds = optional(number)
   })
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.consumer.cpu) && var.consumer.memory >= 2 * var.consumer.cpu && var.consumer.memory <= min(8 * var.consumer.cpu, 30720)
-    error_message = "consumer.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    condition     = var.consumer.flush_max_age_seconds == null || (coalesce(var.consumer.flush_max_age_seconds, 0) > 0 && coalesce(var.consumer.flush_max_age_seconds, 0) <= 30)
+    error_message = "consumer.flush_max_age_seconds must be above 0 and at most 30 s (it also bounds how long a record waits for S3), or null for the application's default."
+  }
+
+  validation {
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.consumer.cpu == 256 ? [512, 1024, 2048] :
+      var.consumer.cpu == 512 ? range(1024, 4097, 1024) :
+      var.consumer.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.consumer.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.consumer.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.consumer.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.consumer.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.consumer.memory
+    )
+    error_message = "consumer: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
@@ -128,17 +184,33 @@ variable "consumer" {
 }
 
 variable "aggregator" {
-  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size and the EventBridge Scheduler expression (UTC)."
+  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size, the EventBridge Scheduler expression (UTC), and the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one."
   type = object({
     cpu                 = optional(number, 1024)
     memory              = optional(number, 2048)
     schedule_expression = optional(string, "cron(5 * * * ? *)")
+    timeout_seconds     = optional(number, 1800)
   })
   default = {}
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.aggregator.cpu) && var.aggregator.memory >= 2 * var.aggregator.cpu && var.aggregator.memory <= min(8 * var.aggregator.cpu, 30720)
-    error_message = "aggregator.cpu must be a Fargate size (256, 512, 1024, 2048, 4096) and memory between 2x and 8x the cpu units (MiB)."
+    condition     = var.aggregator.timeout_seconds >= 60 && var.aggregator.timeout_seconds <= 3300 && floor(var.aggregator.timeout_seconds) == var.aggregator.timeout_seconds
+    error_message = "aggregator.timeout_seconds must be a whole number of seconds, 60-3300: a run must end before the next hourly one starts."
+  }
+
+  validation {
+    # Fargate's own table (RegisterTaskDefinition refuses anything else; moto does not check).
+    condition = contains(
+      var.aggregator.cpu == 256 ? [512, 1024, 2048] :
+      var.aggregator.cpu == 512 ? range(1024, 4097, 1024) :
+      var.aggregator.cpu == 1024 ? range(2048, 8193, 1024) :
+      var.aggregator.cpu == 2048 ? range(4096, 16385, 1024) :
+      var.aggregator.cpu == 4096 ? range(8192, 30721, 1024) :
+      var.aggregator.cpu == 8192 ? range(16384, 61441, 4096) :
+      var.aggregator.cpu == 16384 ? range(32768, 122881, 8192) : [],
+      var.aggregator.memory
+    )
+    error_message = "aggregator: cpu/memory must be a pair in Fargate's table: cpu 256 with memory 512, 1024 or 2048; 512 with 1024-4096; 1024 with 2048-8192; 2048 with 4096-16384; 4096 with 8192-30720 (those in steps of 1024); 8192 with 16384-61440 (steps of 4096); 16384 with 32768-122880 (steps of 8192)."
   }
 
   validation {
@@ -328,6 +400,21 @@ variable "alb_ingress_cidrs" {
   }
 }
 
+variable "waf" {
+  description = "Flood guard of the public ingest endpoint: a WAFv2 web ACL on the ALB blocking a source IP above requests_per_ip requests in window_seconds (60, 120, 300 or 600). Off by default, on in prod.tfvars. Costs $6 a month plus $0.60 per million requests (infra/README.md, Costs)."
+  type = object({
+    enabled         = optional(bool, false)
+    requests_per_ip = optional(number, 3000)
+    window_seconds  = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = var.waf.requests_per_ip >= 10 && var.waf.requests_per_ip <= 2000000000 && contains([60, 120, 300, 600], var.waf.window_seconds)
+    error_message = "waf.requests_per_ip must be 10-2,000,000,000 (WAF's limits) and waf.window_seconds one of 60, 120, 300, 600."
+  }
+}
+
 variable "alb_deletion_protection" {
   description = "Protect the ALB from deletion (turn off in throw-away environments so destroy works)."
   type        = bool
@@ -405,14 +492,21 @@ variable "alarm_topic_arn" {
 }
 
 variable "alarm_thresholds" {
-  description = "Upgrade triggers: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction), receiver 5xx rate (% of requests)."
+  description = "Alarm thresholds: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction, for a day), receiver 5xx rate (% of requests), sustained throughput (records/s accepted, ADR 0001's 5,000), and the hourly job's runtime (s, ADR 0001's 10 minutes)."
   type = object({
     oldest_message_age_seconds = optional(number, 60)
     ingest_to_persist_p95_ms   = optional(number, 5000)
     duplicate_rate             = optional(number, 0.005)
     receiver_5xx_percent       = optional(number, 1)
+    records_per_second         = optional(number, 5000)
+    aggregator_runtime_seconds = optional(number, 600)
   })
   default = {}
+
+  validation {
+    condition     = var.alarm_thresholds.records_per_second > 0 && var.alarm_thresholds.aggregator_runtime_seconds >= 60
+    error_message = "alarm_thresholds: records_per_second must be positive and aggregator_runtime_seconds at least 60."
+  }
 
   validation {
     condition     = var.alarm_thresholds.oldest_message_age_seconds > 0 && var.alarm_thresholds.ingest_to_persist_p95_ms > 0 && var.alarm_thresholds.receiver_5xx_percent > 0 && var.alarm_thresholds.receiver_5xx_percent <= 100
@@ -422,5 +516,17 @@ variable "alarm_thresholds" {
   validation {
     condition     = var.alarm_thresholds.duplicate_rate > 0 && var.alarm_thresholds.duplicate_rate < 1
     error_message = "alarm_thresholds.duplicate_rate is a fraction: between 0 and 1 (0.005 = 0.5%)."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "ADR 0001's cost trigger: an AWS Budgets cost budget for the whole account (one account per environment) of this many US dollars a month, notifying the alarm topic when the actual bill passes it (and when the forecast does). Null creates none (an organisation that manages budgets centrally). The first two budgets of an account are free, then $0.02 a day each."
+  type        = number
+  default     = 50
+  nullable    = true
+
+  validation {
+    condition     = var.monthly_budget_usd == null || coalesce(var.monthly_budget_usd, 0) >= 1
+    error_message = "monthly_budget_usd must be at least 1 (US dollars), or null for no budget."
   }
 }

@@ -12,7 +12,10 @@ receiver (auth, validation, SQS publish), consumer (receive, flush, PUT) and the
 - The API key comes from the environment (SMOKE_API_KEY), never from the command line.
 - AWS access is the usual boto3 chain (the deploy role in CI); AWS_ENDPOINT_URL is honoured, which
   is how `make test` runs this script against the embedded AWS stack.
-- The record's vehicle_id starts with `smoke-`, so smoke records are easy to tell from fleet data.
+- The record's vehicle_id starts with `smoke-`: the prefix is how smoke records are told from fleet
+  data, and what the aggregates skip (docs/operations.md, "Smoke test by hand"); keep it.
+- The key is the smoke test's own (TELEMETRY_SMOKE_API_KEYS on the receiver, secret
+  `smoke_api_key_secret_arn`), never one of the fleet's: the deploy role may not read those.
 - Exit 0 when the record was found; 1, with a `::error::` line GitHub Actions shows as an annotation,
   when the receiver refused it or it did not reach S3 in time; 2 on bad usage.
 Only the standard library and boto3 are needed.
@@ -121,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     api_key = os.environ.get("SMOKE_API_KEY", "")
     if not api_key:
-        parser.error("SMOKE_API_KEY is not set (one of the receiver's TELEMETRY_API_KEYS)")
+        parser.error(
+            "SMOKE_API_KEY is not set (the smoke key: TELEMETRY_SMOKE_API_KEYS, secret smoke_api_key_secret_arn)"
+        )
 
     import boto3  # after argument parsing, so --help works without it
 

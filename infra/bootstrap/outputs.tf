@@ -8,6 +8,21 @@ output "trusted_subjects" {
   value       = local.trusted_subjects
 }
 
+output "plan_role_arn" {
+  description = "Set as the GitHub variable AWS_PLAN_ROLE_ARN of each <environment>-plan environment: the read-only role deploy.yml plans with."
+  value       = aws_iam_role.plan.arn
+}
+
+output "plan_trusted_subjects" {
+  description = "The OIDC `sub` values the plan role accepts: the <environment>-plan GitHub environments."
+  value       = local.plan_trusted_subjects
+}
+
+output "permissions_boundary_name" {
+  description = "The permissions boundary every role of infra/ must carry: its permissions_boundary_name (envs/<environment>.tfvars)."
+  value       = aws_iam_policy.workload_boundary.name
+}
+
 output "state_bucket" {
   description = "The bucket holding the main module's state: the `bucket` of infra/envs/<environment>.s3.tfbackend."
   value       = aws_s3_bucket.state.id

@@ -1,35 +1,33 @@
 # The main module's Terraform state: versioned (every apply leaves the previous state behind),
-# encrypted with a customer-managed key, private, TLS-only. Locking uses the S3 backend's native
+# encrypted with a customer-managed key, private, TLS 1.2 or newer only. Locking uses the S3 backend's native
 # lock file (use_lockfile = true), so no DynamoDB table is needed.
 
 resource "aws_kms_key" "state" {
   description             = "${var.name}: Terraform state"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.state_key.json
+
+  # The account's administrators keep the key (IAM policies decide who else may use it: the
+  # deploy and plan roles' do). Without this statement the key could become unmanageable.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministration"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+
+  #checkov:skip=CKV_AWS_109:a key policy's Resource is always the key itself; account-root administration is AWS's default and needed to keep the key manageable
+  #checkov:skip=CKV_AWS_111:same: write access here is to this key only, granted to the account's IAM administrators
+  #checkov:skip=CKV_AWS_356:"*" in a key policy means this key
 }
 
 resource "aws_kms_alias" "state" {
   name          = "alias/${var.name}-tfstate"
   target_key_id = aws_kms_key.state.key_id
-}
-
-# The account's administrators keep the key (IAM policies decide who else may use it: the deploy
-# role's do). Without this statement the key could become unmanageable.
-data "aws_iam_policy_document" "state_key" {
-  #checkov:skip=CKV_AWS_109:a key policy's Resource is always the key itself; account-root administration is AWS's default and needed to keep the key manageable
-  #checkov:skip=CKV_AWS_111:same: write access here is to this key only, granted to the account's IAM administrators
-  #checkov:skip=CKV_AWS_356:"*" in a key policy means this key
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
 }
 
 resource "aws_s3_bucket" "state" {
@@ -100,27 +98,27 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 
 resource "aws_s3_bucket_policy" "state" {
   bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.state_bucket.json
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "DenyTlsOlderThan1_2"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+        Condition = { NumericLessThan = { "s3:TlsVersion" = "1.2" } }
+      },
+    ]
+  })
 
   depends_on = [aws_s3_bucket_public_access_block.state]
-}
-
-data "aws_iam_policy_document" "state_bucket" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
 }

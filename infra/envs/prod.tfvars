@@ -22,9 +22,22 @@ consumer = { cpu = 512, memory = 1024, min_count = 2, max_count = 20, backlog_pe
 # `platforms:` of the build step in .github/workflows/deploy.yml).
 cpu_architecture = "X86_64"
 
+# Flood guard on the public endpoint: a source IP above 3,000 requests in 5 minutes (10/s) gets
+# 403 until it slows down. Vehicles behind one carrier NAT share that: raise it, or batch.
+# $6 a month plus $0.60 per million requests (infra/README.md, Costs per month).
+waf = { enabled = true, requests_per_ip = 3000, window_seconds = 300 }
+
 bucket_encryption       = "SSE-KMS"
 alb_deletion_protection = true
 log_retention_days      = 90
 
+# ADR 0001's cost trigger is $50; prod's own design cost at 1 msg/s is ~$230 (infra/README.md,
+# "Costs per month"), so its budget warns above that instead of every month.
+monthly_budget_usd = 300
+
 # An existing on-call topic; null creates an encrypted one to subscribe to.
 # alarm_topic_arn = "arn:aws:sns:eu-central-1:111122223333:ops-pager"
+
+# infra/bootstrap's permissions_boundary_name output: the deploy role creates and changes roles
+# only with this boundary attached (and may never remove it).
+permissions_boundary_name = "fleet-telemetry-workload-boundary"

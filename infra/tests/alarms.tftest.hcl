@@ -123,3 +123,18 @@ run "alarms_go_to_an_existing_topic_when_given" {
   }
 }
 
+
+# ADR 0001's trigger is "duplicates stay above 0.5 % for a day": one bad hour (a redrive, a
+# redeploy) must not page; 24 hourly data points above the threshold must.
+run "duplicate_rate_alarms_after_a_day_not_an_hour" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.duplicate_rate.period == 3600 &&
+      aws_cloudwatch_metric_alarm.duplicate_rate.evaluation_periods == 24 &&
+      aws_cloudwatch_metric_alarm.duplicate_rate.datapoints_to_alarm == 24
+    )
+    error_message = "The duplicate-rate alarm must need 24 of 24 hourly data points above the threshold (a day, as ADR 0001's trigger says), not one hour."
+  }
+}

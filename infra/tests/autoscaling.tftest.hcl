@@ -73,9 +73,9 @@ run "consumer_tracks_backlog_per_task" {
       } == {
       visible          = "AWS/SQS/ApproximateNumberOfMessagesVisible"
       running          = "ECS/ContainerInsights/RunningTaskCount"
-      backlog_per_task = "visible / running"
+      backlog_per_task = "FILL(visible, 0) / FILL(running, 1)"
     }
-    error_message = "Backlog per task must be SQS visible messages divided by running consumer tasks."
+    error_message = "Backlog per task must be SQS visible messages divided by running consumer tasks, each FILLed: RunningTaskCount has no data without Container Insights or while no task reports, and an idle queue stops reporting; a bare division then has no data and target tracking stops scaling."
   }
 
   assert {

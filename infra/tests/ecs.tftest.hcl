@@ -21,9 +21,9 @@ run "tasks_services_alb_and_schedule" {
       } == {
       receiver   = ["telemetry", "serve"]
       consumer   = ["telemetry", "consume"]
-      aggregator = ["telemetry", "aggregate", "--lookback", "2"]
+      aggregator = ["timeout", "--kill-after=20s", "1800s", "telemetry", "aggregate", "--lookback", "2"]
     }
-    error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate."
+    error_message = "Receiver, consumer and aggregator must run telemetry serve, consume and aggregate (the aggregator under a 30-minute timeout)."
   }
 
   assert {
@@ -107,9 +107,9 @@ run "tasks_services_alb_and_schedule" {
   }
 
   assert {
-    condition = jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].secrets == [
-      { name = "TELEMETRY_API_KEYS", valueFrom = aws_secretsmanager_secret.api_keys[0].arn }
-    ]
+    condition = jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].secrets[0] == {
+      name = "TELEMETRY_API_KEYS", valueFrom = aws_secretsmanager_secret.api_keys[0].arn
+    }
     error_message = "The receiver's API keys must come from Secrets Manager as a container secret."
   }
 
@@ -275,3 +275,44 @@ run "arm64_is_a_variable" {
   }
 }
 
+
+# deploy.yml's smoke test posts with a key of its own, from a secret of its own: the deploy role
+# may read that one and is denied the fleet's (infra/bootstrap).
+run "the_smoke_test_has_a_key_of_its_own" {
+  command = apply
+
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].secrets == [
+      { name = "TELEMETRY_API_KEYS", valueFrom = aws_secretsmanager_secret.api_keys[0].arn },
+      { name = "TELEMETRY_SMOKE_API_KEYS", valueFrom = aws_secretsmanager_secret.smoke_api_key.arn },
+    ]
+    error_message = "The receiver must get the fleet's keys and the smoke test's key, each from its own secret."
+  }
+
+  assert {
+    condition     = aws_secretsmanager_secret.smoke_api_key.arn != aws_secretsmanager_secret.api_keys[0].arn && aws_secretsmanager_secret.smoke_api_key.name == "fleet-telemetry/dev/smoke-api-key" && aws_secretsmanager_secret.smoke_api_key.kms_key_id == aws_kms_key.this.arn
+    error_message = "The smoke key lives in its own secret, <name>/<environment>/smoke-api-key, under the module's key."
+  }
+
+  assert {
+    condition     = toset(flatten([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"])) == toset([aws_secretsmanager_secret.api_keys[0].arn, aws_secretsmanager_secret.smoke_api_key.arn])
+    error_message = "The execution role may read exactly the two key secrets."
+  }
+
+  assert {
+    condition     = output.smoke_api_key_secret_arn == aws_secretsmanager_secret.smoke_api_key.arn
+    error_message = "deploy.yml finds the smoke key through the smoke_api_key_secret_arn output."
+  }
+}
+
+run "the_deploy_knows_which_task_definition_each_service_must_end_on" {
+  command = apply
+
+  assert {
+    condition = output.ecs_service_task_definitions == {
+      (aws_ecs_service.receiver.name) = aws_ecs_task_definition.this["receiver"].arn
+      (aws_ecs_service.consumer.name) = aws_ecs_task_definition.this["consumer"].arn
+    }
+    error_message = "ecs_service_task_definitions must map each service to the task definition this apply registered (scripts/ecs_rollout.py checks the rollout against it)."
+  }
+}

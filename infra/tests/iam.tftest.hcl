@@ -1,5 +1,6 @@
 # Least privilege: each task role allows exactly what its component does, on exactly its
-# resources; the scheduler may run only the aggregator and pass only the aggregator's roles.
+# resources; the scheduler may run (and tag) only the aggregator and pass only the aggregator's
+# roles.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -71,8 +72,8 @@ run "each_role_allows_exactly_what_its_component_does" {
   }
 
   assert {
-    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"] == [aws_secretsmanager_secret.api_keys[0].arn]
-    error_message = "The execution role may read only the API-key secret."
+    condition     = [for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadTheApiKeys"] == [[aws_secretsmanager_secret.api_keys[0].arn, aws_secretsmanager_secret.smoke_api_key.arn]]
+    error_message = "The execution role may read only the two API-key secrets (the fleet's and the smoke test's)."
   }
 
   assert {
@@ -91,18 +92,31 @@ run "each_role_allows_exactly_what_its_component_does" {
         Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
       },
       {
+        Sid       = "TagTheTasksItStarts"
+        Effect    = "Allow"
+        Action    = ["ecs:TagResource"]
+        Resource  = ["arn:aws:ecs:eu-central-1:123456789012:task/fleet-telemetry/*"]
+        Condition = { StringEquals = { "ecs:CreateAction" = ["RunTask"] } }
+      },
+      {
         Sid       = "PassTheAggregatorsRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
         Resource  = [aws_iam_role.task["aggregator"].arn, aws_iam_role.execution.arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
+      {
+        Sid      = "DeadLetterRunsThatCannotStart"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.scheduler_dlq.arn
+      },
     ]
-    error_message = "The scheduler may run only the aggregator's task definition and pass only its task and execution roles."
+    error_message = "The scheduler may run only the aggregator's task definition, tag the tasks it starts in this cluster, pass only the aggregator's task and execution roles, and send to its own DLQ."
   }
 
   assert {
-    condition     = !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["receiver"].arn) && !contains(jsondecode(aws_iam_role_policy.scheduler.policy).Statement[1].Resource, aws_iam_role.task["consumer"].arn)
+    condition     = !contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "PassTheAggregatorsRoles"]), aws_iam_role.task["receiver"].arn) && !contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "PassTheAggregatorsRoles"]), aws_iam_role.task["consumer"].arn)
     error_message = "The scheduler must not be able to pass the receiver's or consumer's role."
   }
 
@@ -112,3 +126,38 @@ run "each_role_allows_exactly_what_its_component_does" {
   }
 }
 
+
+# infra/bootstrap's deploy role may create and change roles only with its workload boundary
+# attached (and never remove it): every role here must carry it when the name is given, which
+# both envs/*.tfvars do.
+run "every_role_carries_the_permissions_boundary_the_deploy_role_requires" {
+  command = apply
+
+  variables {
+    permissions_boundary_name = "fleet-telemetry-workload-boundary"
+  }
+
+  assert {
+    condition = alltrue([
+      for r in concat([aws_iam_role.execution, aws_iam_role.scheduler], values(aws_iam_role.task)) :
+      r.permissions_boundary == "arn:aws:iam::123456789012:policy/fleet-telemetry-workload-boundary"
+    ])
+    error_message = "Every role (execution, the three task roles, scheduler) must carry the workload boundary, or the deploy role cannot create it."
+  }
+}
+
+run "both_environments_name_the_boundary" {
+  command = plan
+
+  variables {
+    dev_tfvars  = file("envs/dev.tfvars")
+    prod_tfvars = file("envs/prod.tfvars")
+  }
+
+  assert {
+    condition = alltrue([
+      for f in [var.dev_tfvars, var.prod_tfvars] : can(regex("(?m)^permissions_boundary_name\\s*=\\s*\"fleet-telemetry-workload-boundary\"", f))
+    ])
+    error_message = "envs/dev.tfvars and envs/prod.tfvars must set permissions_boundary_name (infra/bootstrap's permissions_boundary_name output)."
+  }
+}

@@ -142,3 +142,40 @@ run "only_the_alb_reaches_the_receiver" {
     error_message = "Tasks may only open HTTPS connections."
   }
 }
+
+# Security groups and the target group are create_before_destroy: a change that forces their
+# replacement creates the new one while the old one still exists. With a fixed name AWS refuses
+# the second (InvalidGroup.Duplicate, DuplicateTargetGroupName); a name_prefix gives each a
+# unique name.
+run "replaceable_resources_take_a_name_prefix_not_a_fixed_name" {
+  command = apply
+
+  variables {
+    task_subnets = "private"
+  }
+
+  assert {
+    condition     = aws_security_group.alb.name_prefix == "fleet-telemetry-alb-"
+    error_message = "The ALB security group must be named by name_prefix, or its replacement clashes with it."
+  }
+
+  assert {
+    condition     = alltrue([for k, sg in aws_security_group.tasks : sg.name_prefix == "fleet-telemetry-${k}-"])
+    error_message = "Each task security group must be named by name_prefix, or its replacement clashes with it."
+  }
+
+  assert {
+    condition     = aws_security_group.endpoints[0].name_prefix == "fleet-telemetry-vpc-endpoints-"
+    error_message = "The endpoints security group must be named by name_prefix."
+  }
+
+  assert {
+    condition     = aws_lb_target_group.receiver.name_prefix == "recv-"
+    error_message = "The target group must be named by name_prefix (6 characters at most), or its replacement clashes with it."
+  }
+
+  assert {
+    condition     = aws_security_group.alb.tags["Name"] == "fleet-telemetry-alb"
+    error_message = "The Name tag keeps the readable name."
+  }
+}

@@ -130,3 +130,19 @@ run "sse_kms_uses_the_module_key_and_the_roles_may_use_it" {
     error_message = "The customer-managed key must rotate."
   }
 }
+
+# TLS 1.0 and 1.1 are refused at the bucket, whatever a client or SDK would negotiate
+# (AWS's S3 security best practice: deny s3:TlsVersion below 1.2).
+run "bucket_refuses_tls_older_than_1_2" {
+  command = apply
+
+  assert {
+    condition = anytrue([
+      for st in jsondecode(aws_s3_bucket_policy.this.policy).Statement :
+      st.Effect == "Deny" && st.Principal == "*" && st.Action == "s3:*" &&
+      try(tonumber(st.Condition.NumericLessThan["s3:TlsVersion"]), 0) == 1.2 &&
+      toset(st.Resource) == toset([aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"])
+    ])
+    error_message = "The bucket policy must deny every request made with TLS older than 1.2 (s3:TlsVersion < 1.2), on the bucket and its objects."
+  }
+}

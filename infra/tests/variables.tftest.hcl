@@ -47,6 +47,42 @@ run "fargate_sizes_and_counts_are_checked" {
   expect_failures = [var.receiver, var.consumer, var.aggregator]
 }
 
+# Fargate refuses any cpu/memory pair outside its table (RegisterTaskDefinition: "No Fargate
+# configuration exists for given values"); moto accepts them all, so only this catches them.
+run "memory_outside_fargates_table_is_refused" {
+  command = plan
+
+  variables {
+    receiver   = { cpu = 512, memory = 1536 }  # 0.5 vCPU takes whole GB: 1024-4096 in 1024 steps
+    consumer   = { cpu = 256, memory = 1536 }  # 0.25 vCPU takes 512, 1024 or 2048 only
+    aggregator = { cpu = 1024, memory = 3000 } # 1 vCPU takes 2048-8192 in 1024 steps
+  }
+
+  expect_failures = [var.receiver, var.consumer, var.aggregator]
+}
+
+run "fargate_sizes_at_the_edges_of_the_table_are_accepted" {
+  command = plan
+
+  variables {
+    receiver   = { cpu = 256, memory = 2048 }
+    consumer   = { cpu = 4096, memory = 30720 }
+    aggregator = { cpu = 16384, memory = 122880 }
+  }
+}
+
+run "sizes_beyond_fargates_table_are_refused" {
+  command = plan
+
+  variables {
+    receiver   = { cpu = 8192, memory = 18432 }   # 8 vCPU takes 16-60 GB in 4 GB steps
+    consumer   = { cpu = 16384, memory = 131072 } # 16 vCPU tops out at 120 GB
+    aggregator = { cpu = 4096, memory = 31744 }   # 4 vCPU tops out at 30 GB
+  }
+
+  expect_failures = [var.receiver, var.consumer, var.aggregator]
+}
+
 run "task_counts_are_checked" {
   command = plan
 

@@ -6,6 +6,7 @@ Dockerfile, and each rule is shown to fail on a Dockerfile broken the way it gua
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,10 @@ import pytest
 from tests.delivery.dockerfile import DockerIgnore, problems, stages
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The Dockerfile's FROM lines, the anchors the broken-Dockerfile cases edit.
+BASE = "python:3.11.15-slim-trixie@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff"
+BUILD_FROM = f"FROM {BASE} AS build"
+RUNTIME_FROM = f"FROM {BASE} AS runtime"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
@@ -44,6 +49,25 @@ def test_both_stages_use_the_same_base_so_the_venv_interpreter_exists(dockerfile
     assert build.base == runtime.base
 
 
+_DIGEST_PIN = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+[\w.-]*@sha256:[0-9a-f]{64}$")
+
+
+def unpinned_bases(dockerfile: str) -> list[str]:
+    """Stages whose base is not `image:X.Y.Z-variant@sha256:<digest>`: a tag alone can be moved
+    (Docker Hub rebuilds python:3.11.x-slim-trixie for Debian updates), a digest cannot."""
+    return [stage.base for stage in stages(dockerfile) if not _DIGEST_PIN.match(stage.base)]
+
+
+def test_every_base_image_is_pinned_by_digest(dockerfile: str) -> None:
+    assert unpinned_bases(dockerfile) == []
+
+
+def test_a_base_image_without_a_digest_is_refused(dockerfile: str) -> None:
+    build = stages(dockerfile)[0].base
+    tag_only = build.split("@", 1)[0]
+    assert unpinned_bases(dockerfile.replace(build, tag_only, 1)) == [tag_only]
+
+
 def test_the_python_minor_version_matches_the_project(dockerfile: str) -> None:
     """The lock is resolved for Python 3.11 (make lock) and the check installs with 3.11."""
     base = stages(dockerfile)[0].base
@@ -55,9 +79,9 @@ def test_the_python_minor_version_matches_the_project(dockerfile: str) -> None:
     [
         (("USER 10001:10001", "USER root"), "runs the service as root"),
         (("USER 10001:10001\n", ""), "no USER"),
-        (("FROM python:3.11.14-slim-trixie AS runtime", "FROM python:latest AS runtime"), "'latest'"),
-        (("FROM python:3.11.14-slim-trixie AS build", "FROM python:3.11-slim AS build"), "full X.Y.Z"),
-        (("FROM python:3.11.14-slim-trixie AS runtime", "FROM python:3.11.14 AS runtime"), "slim"),
+        ((RUNTIME_FROM, "FROM python:latest AS runtime"), "'latest'"),
+        ((BUILD_FROM, "FROM python:3.11-slim AS build"), "full X.Y.Z"),
+        ((RUNTIME_FROM, "FROM python:3.11.15 AS runtime"), "slim"),
         (
             ("AWS_EMF_ENVIRONMENT=local", "AWS_EMF_ENVIRONMENT=local TELEMETRY_API_KEYS=k-0123456789abcdef"),
             "secrets never go in the image",
@@ -106,7 +130,7 @@ def test_code_copied_before_the_dependencies_is_refused(dockerfile: str) -> None
 
 
 def test_a_single_stage_dockerfile_is_refused(dockerfile: str) -> None:
-    runtime = dockerfile[dockerfile.index("FROM python:3.11.14-slim-trixie AS runtime") :]
+    runtime = dockerfile[dockerfile.index(RUNTIME_FROM) :]
     found = problems(runtime.replace("COPY --from=build /opt/venv /opt/venv\n", ""))
     assert any("not multi-stage" in p for p in found)
 

@@ -54,16 +54,22 @@ MOTO_EXCLUSIONS: dict[str, str] = {
         "moto ignores the RedriveAllowPolicy attribute (the provider waits for it forever) and "
         "setting it clears the DLQ's Policy attribute"
     ),
+    "aws_budgets_budget": (
+        "moto lacks Budgets DescribeSubscribersForNotification and ListTagsForResource, with which "
+        "the provider reads a budget's notifications and tags back"
+    ),
 }
 
 #: Every service the module calls; each endpoint goes to the moto server.
 ENDPOINT_SERVICES = (
     "applicationautoscaling",
+    "budgets",
     "cloudwatch",
     "ec2",
     "ecr",
     "ecs",
     "elbv2",
+    "events",
     "glue",
     "iam",
     "kms",
@@ -74,6 +80,7 @@ ENDPOINT_SERVICES = (
     "sns",
     "sqs",
     "sts",
+    "wafv2",
 )
 
 
@@ -359,6 +366,9 @@ def test_ecs_services_schedule_and_alarms_exist(applied: Applied) -> None:
             "ingest-to-persist-p95",
             "duplicate-rate",
             "aggregator-missing",
+            "aggregator-not-started",
+            "aggregator-runtime",
+            "throughput",
             "receiver-5xx-rate",
         )
     } <= alarms

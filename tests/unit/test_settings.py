@@ -58,6 +58,26 @@ def test_malformed_values_fail_with_one_line_naming_the_variable(
     assert value not in message or variable != "TELEMETRY_API_KEYS"
 
 
+def test_the_deploys_smoke_key_is_accepted_beside_the_fleets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy.yml posts with a key of its own secret, so it never needs to read the fleet's."""
+    monkeypatch.setenv("TELEMETRY_API_KEYS", "k-fleet-0123456789abcd")
+    monkeypatch.setenv("TELEMETRY_SMOKE_API_KEYS", "k-smoke-0123456789abcd")
+    assert require_api_keys(load_settings()) == {b"k-fleet-0123456789abcd", b"k-smoke-0123456789abcd"}
+    assert "k-smoke" not in repr(load_settings())
+
+
+def test_a_smoke_key_alone_does_not_start_the_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMETRY_SMOKE_API_KEYS", "k-smoke-0123456789abcd")
+    with pytest.raises(ConfigurationError, match=r"^TELEMETRY_API_KEYS: required"):
+        require_api_keys(load_settings())
+
+
+def test_a_weak_smoke_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMETRY_SMOKE_API_KEYS", "changeme")
+    with pytest.raises(ConfigurationError, match=r"^TELEMETRY_SMOKE_API_KEYS: "):
+        load_settings()
+
+
 def test_receiver_refuses_to_start_without_keys() -> None:
     with pytest.raises(ConfigurationError, match=r"^TELEMETRY_API_KEYS: required"):
         require_api_keys(load_settings())

@@ -52,6 +52,14 @@ override_resource {
   }
 }
 
+override_resource {
+  target = aws_sqs_queue.scheduler_dlq
+  values = {
+    arn = "arn:aws:sqs:eu-central-1:123456789012:fleet-telemetry-aggregator-schedule-dlq"
+    url = "https://sqs.eu-central-1.amazonaws.com/123456789012/fleet-telemetry-aggregator-schedule-dlq"
+  }
+}
+
 mock_resource "aws_sns_topic" {
   defaults = {
     arn = "arn:aws:sns:eu-central-1:123456789012:fleet-telemetry-dev-alarms"
@@ -150,5 +158,19 @@ override_resource {
   values = {
     arn                  = "arn:aws:ecs:eu-central-1:123456789012:task-definition/fleet-telemetry-aggregator:1"
     arn_without_revision = "arn:aws:ecs:eu-central-1:123456789012:task-definition/fleet-telemetry-aggregator"
+  }
+}
+
+mock_resource "aws_wafv2_web_acl" {
+  defaults = {
+    arn = "arn:aws:wafv2:eu-central-1:123456789012:regional/webacl/fleet-telemetry-prod-ingest/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+  }
+}
+
+override_resource {
+  target = aws_secretsmanager_secret.smoke_api_key
+  values = {
+    arn  = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:fleet-telemetry/dev/smoke-api-key-GhIjKl"
+    name = "fleet-telemetry/dev/smoke-api-key"
   }
 }
