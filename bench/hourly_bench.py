@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -171,6 +172,7 @@ class Run:
     peak_rss_mb: float
     records: int
     distinct: int
+    phases_s: dict[str, float] | None = None
     cgroup_peak_mb: float | None = None
     cgroup_limit_mb: float | None = None
     returncode: int = 0
@@ -197,6 +199,7 @@ def run_engine(engine: str, env: Mapping[str, str], *, memory_limit_mb: int | No
         peak_rss_mb=peak,
         records=int(figures.get("records", 0)),
         distinct=int(figures.get("distinct", 0)),
+        phases_s=figures.get("phases_s"),
         returncode=child.returncode,
     )
     if cgroup is not None:
@@ -257,10 +260,18 @@ def job(engine: str) -> dict[str, Any]:
     settings = load_settings()
     store = S3ObjectStore(s3_client(settings), settings.bucket)
     if engine == "columnar":
+        logged: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("app.aggregator").addHandler(handler)
+        logging.getLogger("app.aggregator").setLevel(logging.INFO)
         result = aggregate_hour(
             store=store, settings=settings, hour=HOUR, metrics=InMemoryMetrics(keep=False)
         )
-        return {"records": result.fleet.records, "distinct": result.fleet.distinct}
+        summary = next(line for line in logged if line.startswith("event=aggregate "))
+        fields = dict(part.split("=", 1) for part in summary.split()[1:])
+        phases = {k: float(fields[k]) / 1000 for k in ("read_ms", "engine_ms", "write_ms")}
+        return {"records": result.fleet.records, "distinct": result.fleet.distinct, "phases_s": phases}
     from app.aggregator.reference import HourAccumulator
 
     accumulator = HourAccumulator()
@@ -345,7 +356,14 @@ def table(f: Mapping[str, Any]) -> str:
         f"hourly job, one hour of {f['records']:,} records in {f['objects']:,} objects "
         f"({f['raw_bytes'] / 2**20:,.0f} MB of JSON Lines) in moto S3",
         f"  columnar (DuckDB)  {new['wall_s']:7.1f} s   peak RSS {new['peak_rss_mb']:6.0f} MB"
-        + ("" if new["returncode"] == 0 else f"   FAILED (exit {new['returncode']})"),
+        + ("" if new["returncode"] == 0 else f"   FAILED (exit {new['returncode']})")
+        + (
+            "   (read {read_ms:.1f} s, engine {engine_ms:.1f} s, write {write_ms:.1f} s)".format(
+                **new["phases_s"]
+            )
+            if new.get("phases_s")
+            else ""
+        ),
     ]
     if new.get("cgroup_limit_mb"):
         rows.append(

@@ -8,17 +8,15 @@ from that table of distinct records. DuckDB spills to the work directory when th
 loaded at run time (json and parquet are built into the wheel; httpfs, which DuckDB would download,
 is never used: S3 is read through boto3 in app/aggregator/staging.py).
 
-Validation is the consumer's two tiers, made columnar. The fast tier is SQL built from the
-contract's own patterns and bounds (`fast_line_predicate`): a line shaped as the consumer writes a
-valid record (key order, no whitespace, timestamps that are real dates, vehicle id, canonical CAN id
-in range, signal names sorted and unique, plain numbers or booleans) passes. Every other line goes
-to `app.stored.decode_line`, the contract's reader, which re-spells it canonically or refuses it;
-so the job accepts exactly what the contract accepts (tests/unit/aggregator/test_columnar.py holds
-the SQL to the model, property-based). A record's identity is the contract's: its stored line up
-to `ingest_received_at`, the very bytes `record_identity` digests; grouping by the bytes is the same
-partition without the hashing. One gap, documented: a number spelled otherwise than the consumer
-spells it (`85.50` for `85.5`) passes the SQL tier as written, so that copy counts as a record of
-its own; only a writer other than the consumer can produce one.
+Validation is the consumer's two tiers, made columnar. The fast tier is SQL (`checked_lines`): DuckDB
+parses each line once into its fields, the contract's own patterns and bounds check them, and the
+line's length must equal the canonical length of those fields, so a line passes only if it is a
+valid record spelled exactly as the consumer spells one (any extra key, whitespace, escape or other
+spelling of a number changes the length). Every other line goes to `app.stored.decode_line`, the
+contract's reader, which re-spells it canonically or refuses it; so the job accepts exactly what the
+contract accepts (tests/unit/aggregator/test_columnar.py holds the SQL to the model, property-based).
+A record's identity is the contract's identity fields (timestamp, vehicle, CAN id, payload), grouped
+by value: the same partition `record_identity` makes, without hashing every line.
 """
 
 from __future__ import annotations
@@ -55,26 +53,21 @@ log = logging.getLogger(__name__)
 
 #: DuckDB's strptime format of a stored timestamp (`%g`: milliseconds).
 TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%gZ"
-#: A canonical stored line ends with `,"ingest_received_at":"<24 characters>"}`.
-_SUFFIX: Final = 49
-_INGEST_FROM_END: Final = 24
-#: `{"timestamp":"` is 14 characters; the vehicle id starts after `","vehicle_id":"`.
-_TIMESTAMP_AT: Final = 15
-_VEHICLE_AT: Final = 55
+#: A stored line's fields, parsed once per line by DuckDB's JSON reader (yyjson).
+_FIELDS: Final = (
+    '{"timestamp": "VARCHAR", "vehicle_id": "VARCHAR", "can_id": "VARCHAR", '
+    '"payload": "JSON", "ingest_received_at": "VARCHAR"}'
+)
+#: A canonical line is its variable parts plus this many bytes of keys, quotes and timestamps.
+_CANONICAL_OVERHEAD: Final = 127
 #: A DOUBLE holds every integer up to 2^53 exactly; a known signal beyond it keeps its JSON spelling.
 _EXACT_IN_DOUBLE: Final = 2**53
-#: Plain JSON numbers only: no exponent, at most 18 integer digits (so within a signed 64-bit
-#: integer), no `-0`, a fraction as the consumer writes one (no trailing zero but `.0`).
-#: Anything else (1e-07, 19-digit integers, 85.50) is left to the contract's reader.
-_INTEGER: Final = r"(?:0|-?[1-9][0-9]{0,17})"
-_FLOAT: Final = r"-?(?:0|[1-9][0-9]{0,15})\.(?:0|[0-9]*[1-9])"
-_VALUE: Final = rf"(?:true|false|{_FLOAT}|{_INTEGER})"
+#: A signal value as DuckDB spells it back: a boolean, an integer of at most 18 digits (so within a
+#: signed 64-bit integer), or a finite float. Anything else (19-digit integers) is the reader's.
+_NUMBER: Final = r"-?(?:[0-9]{1,18}|[0-9]+\.[0-9]+(?:e[-+]?[0-9]+)?|[0-9]+e[-+]?[0-9]+)"
+_VALUE: Final = rf"(?:true|false|{_NUMBER})"
 _PAIR: Final = rf'"{SIGNAL_NAME_PATTERN}":{_VALUE}'
-CANONICAL_LINE_PATTERN: Final = (
-    rf'\{{"timestamp":"{STORED_TIMESTAMP_PATTERN}","vehicle_id":"{VEHICLE_ID_PATTERN}",'
-    rf'"can_id":"{CANONICAL_CAN_ID_PATTERN}","payload":\{{{_PAIR}(?:,{_PAIR})*\}},'
-    rf'"ingest_received_at":"{STORED_TIMESTAMP_PATTERN}"\}}'
-)
+PAYLOAD_PATTERN: Final = rf"\{{{_PAIR}(?:,{_PAIR})*\}}"
 _SETTINGS: Final = {
     # Nothing is downloaded at run time, whatever a query names.
     "autoinstall_known_extensions": False,
@@ -88,39 +81,56 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _payload(line: str) -> str:
-    start = f"strpos({line}, '\"payload\":') + 10"
-    return f"substr({line}, {start}, length({line}) - {_SUFFIX} - ({start}) + 1)"
-
-
-def fast_line_predicate(line: str = "line") -> str:
-    """SQL, true when `line` is a valid record in the consumer's spelling (never one the model refuses).
-
-    The checks past the pattern only run for lines that match it, so no JSON function ever sees
-    text that is not JSON.
-    """
-    names = f"json_keys({_payload(line)})"
-    vehicle = f"split_part(substr({line}, {_VEHICLE_AT}), '\"', 1)"
-    can_id = f"split_part(split_part({line}, '\"can_id\":\"', 2), '\"', 1)"
-    timestamps = [f"substr({line}, {_TIMESTAMP_AT}, 24)", f"right({line}, {_INGEST_FROM_END + 2})[:24]"]
-    checks = [
-        # A real calendar date, in years 1 to 9999 as Python's (DuckDB would also take year 0).
-        *(
-            f"try_strptime({ts}, '{TIMESTAMP_FORMAT}') IS NOT NULL AND {ts}[:4] <> '0000'"
-            for ts in timestamps
-        ),
-        f"length({vehicle}) <= {MAX_VEHICLE_ID_LENGTH}",
-        f"(CASE length({can_id}) WHEN 5 THEN {can_id}::BIGINT <= {MAX_STANDARD_CAN_ID} "
-        f"ELSE {can_id}::BIGINT BETWEEN {MAX_STANDARD_CAN_ID + 1} AND {MAX_CAN_ID} END)",
-        f"len({names}) <= {MAX_SIGNALS}",
-        f"{names} = list_sort({names})",
-        f"len(list_distinct({names})) = len({names})",
-        f"list_bool_and(list_transform({names}, lambda n: length(n) <= {MAX_SIGNAL_NAME_LENGTH}))",
-    ]
+def _real_timestamp(text: str) -> str:
     return (
-        f"(CASE WHEN regexp_full_match({line}, {quote(CANONICAL_LINE_PATTERN)}) "
-        f"THEN {' AND '.join(checks)} ELSE false END)"
+        f"regexp_full_match({text}, {quote(STORED_TIMESTAMP_PATTERN)}) "
+        f"AND try_strptime({text}, '{TIMESTAMP_FORMAT}') IS NOT NULL AND {text}[:4] <> '0000'"
     )
+
+
+def checked_lines(source: str, *, trusted: bool = False) -> str:
+    """SQL over `source` (obj, line): each line's fields and `ok`, true when the line is a valid
+    record written exactly as the consumer writes one (a subset of what the model accepts).
+
+    JSON is parsed once per line; the checks are the contract's patterns and bounds on the fields,
+    and the line's length against the canonical length of those fields: any other spelling (extra
+    keys, whitespace, escapes, a number written otherwise) makes it longer or shorter, and the line
+    goes to the contract's reader instead. `trusted` lines (re-spelled by that reader) skip the length.
+    """
+    vid, can = "r.vehicle_id", "r.can_id"
+    shape = [
+        "r IS NOT NULL",
+        _real_timestamp("r.timestamp"),
+        _real_timestamp("r.ingest_received_at"),
+        f"regexp_full_match({vid}, {quote(VEHICLE_ID_PATTERN)}) AND length({vid}) <= {MAX_VEHICLE_ID_LENGTH}",
+        f"regexp_full_match({can}, {quote(CANONICAL_CAN_ID_PATTERN)})",
+        f"(CASE length({can}) WHEN 5 THEN TRY_CAST({can} AS BIGINT) <= {MAX_STANDARD_CAN_ID} "
+        f"ELSE TRY_CAST({can} AS BIGINT) BETWEEN {MAX_STANDARD_CAN_ID + 1} AND {MAX_CAN_ID} END)",
+        f"regexp_full_match(payload, {quote(PAYLOAD_PATTERN)})",
+    ]
+    if not trusted:
+        shape.append(
+            f"length(line) = length({vid}) + length({can}) + length(payload) + {_CANONICAL_OVERHEAD}"
+        )
+    names = [
+        f"len(names) <= {MAX_SIGNALS}",
+        "names = list_sort(names)",
+        "len(list_distinct(names)) = len(names)",
+        f"list_bool_and(list_transform(names, lambda n: length(n) <= {MAX_SIGNAL_NAME_LENGTH}))",
+    ]
+    return f"""
+        SELECT obj, line, r, payload, coalesce(shape_ok AND {" AND ".join(names)}, false) AS ok
+        FROM (
+            SELECT *, CASE WHEN shape_ok THEN json_keys(payload) END AS names
+            FROM (
+                SELECT *, coalesce({" AND ".join(shape)}, false) AS shape_ok
+                FROM (
+                    SELECT obj, line, r, r.payload::VARCHAR AS payload
+                    FROM (SELECT obj, line, try(json_transform(line, {quote(_FIELDS)})) AS r FROM ({source}))
+                )
+            )
+        )
+    """
 
 
 def connect(*, memory_mb: int, threads: int, work_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -141,6 +151,10 @@ def _cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+#: The identity fields of a record, as columns of the grouped tables.
+_IDENTITY: Final = "ts, vehicle_id, can_id, payload"
 
 
 def scan(files: Sequence[Path]) -> str:
@@ -179,48 +193,82 @@ class HourEngine:
         self._staged = staged
         self._work_dir = work_dir
         self._invalid: list[InvalidLine] = []
+        self._synthetic = 0
 
     def load(self) -> None:
-        """Validate every staged line and build the tables of distinct and curated records."""
+        """Validate every staged line once; build the distinct records, then the curated rows."""
         con = self._con
         con.execute("CREATE TEMP TABLE objects (obj INTEGER, flushed_ms BIGINT)")
         rows = [(o.number, o.flushed_at_ms) for o in self._staged.objects]
         if rows:
             con.executemany("INSERT INTO objects VALUES (?, ?)", rows)
+        staged = (
+            f"SELECT obj, line FROM {scan(self._staged.files)} WHERE line IS NOT NULL AND trim(line) <> ''"
+            if self._staged.files
+            else "SELECT NULL::INTEGER AS obj, NULL::VARCHAR AS line WHERE false"
+        )
+        self._group("line_groups", checked_lines(staged))
         fixed = self._fix()
-        sources = []
-        if self._staged.files:
-            sources.append(f"SELECT obj, line FROM {scan(self._staged.files)} WHERE {fast_line_predicate()}")
+        groups = "SELECT * FROM line_groups"
         if fixed is not None:
-            sources.append(f"SELECT obj, line FROM {scan([fixed])}")
-        good = " UNION ALL ".join(sources) or "SELECT NULL::INTEGER AS obj, NULL::VARCHAR AS line WHERE false"
+            self._group("fixed_groups", checked_lines(f"SELECT obj, line FROM {scan([fixed])}", trusted=True))
+            groups += " UNION ALL SELECT * FROM fixed_groups"
         con.execute(
             f"""
-            CREATE TEMP TABLE distinct_records AS
-            SELECT left(line, length(line) - {_SUFFIX}) AS identity,
-                   min(ingest) AS ingest,
-                   count(*) AS copies,
-                   list(o.flushed_ms - epoch_ms(ingest)) FILTER (WHERE o.flushed_ms IS NOT NULL) AS latencies
-            FROM (
-                SELECT obj, line, strptime(right(line, {_INGEST_FROM_END + 2})[:24], '{TIMESTAMP_FORMAT}') AS ingest
-                FROM ({good})
-            ) AS lines JOIN objects AS o USING (obj)
-            GROUP BY identity
+            CREATE TEMP TABLE latencies AS
+            SELECT latency, synthetic, sum(copies)::BIGINT AS copies FROM ({groups})
+            WHERE kind = 'latency' GROUP BY latency, synthetic
             """
         )
-        self._curate()
+        # Copies of one record in both the staged and the re-spelled lines are still one record.
+        records = f"SELECT * FROM ({groups}) WHERE kind = 'record'"
+        if fixed is not None:
+            records = (
+                f"SELECT 'record' AS kind, {_IDENTITY}, min(ingest) AS ingest, sum(copies) AS copies "
+                f"FROM ({records}) GROUP BY {_IDENTITY}"
+            )
+        self._curate(records)
+        con.execute("DROP TABLE line_groups")  # the curated rows hold all that is needed from here
+        if fixed is not None:
+            con.execute("DROP TABLE fixed_groups")
+
+    def _group(self, name: str, checked: str) -> None:
+        """One pass over the lines, three groupings (GROUPING SETS): records by identity (the
+        identity fields, by value; the earliest arrival, the copies), the latency histogram, and
+        every line that is not `ok`, whole, with the objects it came from, for the contract's reader."""
+        self._con.execute(
+            f"""
+            CREATE TEMP TABLE {name} AS
+            SELECT CASE WHEN grouping(latency) = 0 THEN 'latency' WHEN ok THEN 'record' ELSE 'bad' END AS kind,
+                   ts, vehicle_id, can_id, payload, bad_line, latency, synthetic,
+                   min(ingest) AS ingest, count(*) AS copies, list(obj) FILTER (WHERE NOT ok) AS bad_objects
+            FROM (
+                SELECT ok, obj,
+                       CASE WHEN ok THEN strptime(r.timestamp, '{TIMESTAMP_FORMAT}') END AS ts,
+                       CASE WHEN ok THEN r.vehicle_id END AS vehicle_id,
+                       CASE WHEN ok THEN r.can_id END AS can_id,
+                       CASE WHEN ok THEN payload END AS payload,
+                       CASE WHEN ok THEN NULL ELSE line END AS bad_line,
+                       ingest,
+                       CASE WHEN ok THEN o.flushed_ms - epoch_ms(ingest) END AS latency,
+                       coalesce(starts_with(r.vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)}), false) AS synthetic
+                FROM (
+                    SELECT *, CASE WHEN ok THEN strptime(r.ingest_received_at, '{TIMESTAMP_FORMAT}') END AS ingest
+                    FROM ({checked})
+                ) AS lines JOIN objects AS o USING (obj)
+            )
+            GROUP BY GROUPING SETS ((ok, ts, vehicle_id, can_id, payload, bad_line), (latency, synthetic))
+            HAVING grouping(latency) = 1 OR latency IS NOT NULL
+            """
+        )
 
     def _fix(self) -> Path | None:
-        """The contract's reader on each line the SQL tier did not pass: canonical ones to a file."""
+        """The contract's reader on each line the SQL did not pass: its canonical lines to a file."""
         slow: list[tuple[int, int | None, bytes]] = list(self._staged.odd_lines)
-        if self._staged.files:
-            slow.extend(
-                (int(obj), None, str(line).encode())
-                for obj, line in self._con.execute(
-                    f"SELECT obj, line FROM {scan(self._staged.files)} "
-                    f"WHERE line IS NOT NULL AND trim(line) <> '' AND NOT {fast_line_predicate()}"
-                ).fetchall()
-            )
+        for line, objects in self._con.execute(
+            "SELECT bad_line, bad_objects FROM line_groups WHERE kind = 'bad'"
+        ).fetchall():
+            slow.extend((int(obj), None, str(line).encode()) for obj in objects)
         if not slow:
             return None
         path = self._work_dir / "fixed.txt"
@@ -254,8 +302,8 @@ class HourEngine:
             found.append(InvalidLine(obj=obj, line_number=number, error=_renumbered(exc, number)))
         return sorted(found, key=lambda i: (i.obj, i.line_number or 0))
 
-    def _curate(self) -> None:
-        """Typed rows, one per distinct record; synthetic (smoke test) vehicles are kept apart."""
+    def _curate(self, records: str) -> None:
+        """Typed rows, one per distinct record; synthetic (smoke test) vehicles counted and left out."""
         signals = curated().signals
         extracted = "json_extract(payload, [" + ", ".join(f"'$.{name}'" for name in signals) + "])"
         typed = []
@@ -270,27 +318,25 @@ class HourEngine:
             )
         removed = ", ".join(f'CASE WHEN "{name}" IS NOT NULL THEN \'"{name}":null\' END' for name in signals)
         typed_count = " + ".join(f'("{name}" IS NOT NULL)::INTEGER' for name in signals)
-        self._con.execute(
-            f"""
-            CREATE TEMP TABLE parsed AS
-            SELECT split_part(substr(identity, {_VEHICLE_AT}), '"', 1) AS vehicle_id,
-                   strptime(substr(identity, {_TIMESTAMP_AT}, 24), '{TIMESTAMP_FORMAT}')::TIMESTAMPTZ AS ts,
-                   split_part(split_part(identity, '"can_id":"', 2), '"', 1) AS can_id,
-                   ingest::TIMESTAMPTZ AS ingest, copies, latencies, payload,
-                   json_keys(payload) AS names, {extracted} AS signal_values
-            FROM (SELECT *, substr(identity, strpos(identity, '"payload":') + 10) AS payload FROM distinct_records)
-            """
+        self._synthetic = int(
+            self._scalar(
+                f"SELECT coalesce(sum(copies), 0) FROM ({records}) "
+                f"WHERE starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})"
+            )
         )
         self._con.execute(
             f"""
             CREATE TEMP TABLE curated AS
-            SELECT vehicle_id, ts AS "timestamp", can_id, ingest AS ingest_received_at,
+            SELECT vehicle_id, ts::TIMESTAMPTZ AS "timestamp", can_id, ingest::TIMESTAMPTZ AS ingest_received_at,
                    {", ".join(f'"{name}"' for name in signals)},
-                   CASE WHEN len(names) > {typed_count}
+                   CASE WHEN len(json_keys(payload)) > {typed_count}
                         THEN json_merge_patch(payload, '{{' || concat_ws(',', {removed}) || '}}')::VARCHAR
                    END AS other_signals,
                    copies::INTEGER AS copies
-            FROM (SELECT *, {", ".join(typed)} FROM parsed)
+            FROM (
+                SELECT *, {", ".join(typed)}
+                FROM (SELECT *, {extracted} AS signal_values FROM ({records}))
+            )
             WHERE NOT starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})
             """
         )
@@ -310,13 +356,8 @@ class HourEngine:
         records, distinct, vehicles = con.execute(
             "SELECT coalesce(sum(copies), 0), count(*), count(DISTINCT vehicle_id) FROM curated"
         ).fetchall()[0]
-        synthetic = self._scalar(
-            "SELECT coalesce(sum(copies), 0) FROM parsed "
-            f"WHERE starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})"
-        )
         histogram = con.execute(
-            "SELECT latency, count(*) FROM (SELECT unnest(latencies) AS latency FROM parsed "
-            f"WHERE NOT starts_with(vehicle_id, {quote(SYNTHETIC_VEHICLE_PREFIX)})) GROUP BY latency"
+            "SELECT latency, sum(copies) FROM latencies WHERE NOT synthetic GROUP BY latency"
         ).fetchall()
         fleet = FleetStats(
             records=int(records),
@@ -330,7 +371,7 @@ class HourEngine:
         return HourTotals(
             fleet=fleet,
             vehicles=self._vehicles(),
-            synthetic_records=int(synthetic),
+            synthetic_records=self._synthetic,
             invalid=list(self._invalid),
         )
 

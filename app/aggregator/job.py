@@ -91,12 +91,15 @@ def aggregate_hour(
     try:
         with tempfile.TemporaryDirectory(prefix=f"hourly-{hour.key}-", dir=settings.hourly_work_dir) as tmp:
             work = Path(tmp)
+            phase = time.perf_counter()
             staged = stage_hour(
                 store,
                 prefix=hour.partition(settings.raw_prefix),
                 directory=work,
                 fetchers=settings.hourly_fetchers,
             )
+            phases = {"read_ms": _since(phase)}
+            phase = time.perf_counter()
             with connect(
                 memory_mb=settings.hourly_memory_mb, threads=settings.hourly_threads, work_dir=work
             ) as con:
@@ -105,7 +108,10 @@ def aggregate_hour(
                 totals = engine.totals(
                     objects=len(staged.objects), unreadable_objects=staged.unreadable_objects
                 )
+                phases["engine_ms"] = _since(phase)
+                phase = time.perf_counter()
                 outputs = _write_tables(store, engine, settings=settings, hour=hour, work=work, totals=totals)
+                phases["write_ms"] = _since(phase)
             _log_objects(staged, totals)
         result = HourlyResult(
             hour=hour,
@@ -122,8 +128,12 @@ def aggregate_hour(
         store.put(key=json_key, body=to_json(result), metadata={}, content_type="application/json")
     except StorageError as exc:
         raise AggregationError(f"hour {hour.key}: {exc}") from exc
-    _report(metrics, result, outputs, totals, runtime_ms=(time.perf_counter() - started) * 1000)
+    _report(metrics, result, outputs, totals, runtime_ms=_since(started), phases=phases)
     return result
+
+
+def _since(began: float) -> float:
+    return (time.perf_counter() - began) * 1000
 
 
 def _write_tables(
@@ -175,7 +185,13 @@ def _log_objects(staged: StagedHour, totals: HourTotals) -> None:
 
 
 def _report(
-    metrics: Metrics, result: HourlyResult, outputs: HourOutputs, totals: HourTotals, *, runtime_ms: float
+    metrics: Metrics,
+    result: HourlyResult,
+    outputs: HourOutputs,
+    totals: HourTotals,
+    *,
+    runtime_ms: float,
+    phases: dict[str, float],
 ) -> None:
     fleet = result.fleet
     log.info(
@@ -194,6 +210,7 @@ def _report(
             curated_rows=outputs.curated_rows,
             curated_bytes=outputs.curated_bytes,
             runtime_ms=runtime_ms,
+            **phases,
             key=result.json_key,
         )
     )

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.aggregator import aggregate_hour
-from app.aggregator.columnar import CANONICAL_LINE_PATTERN, fast_line_predicate, row_group_rows
+from app.aggregator.columnar import PAYLOAD_PATTERN, checked_lines, row_group_rows
 from app.aggregator.reference import HourAccumulator
 from app.contract import Hour, TelemetryIn, parse_record
 from app.errors import ContractError
@@ -35,9 +35,12 @@ HOUR = Hour("2025-10-19T12")
 def sql_passes(lines: list[bytes]) -> list[bool]:
     """The SQL tier's verdict on each line, in order (lines that are not UTF-8 never reach SQL)."""
     con = duckdb.connect()
-    con.execute("CREATE TABLE t (n INTEGER, line VARCHAR)")
+    con.execute("CREATE TABLE t (obj INTEGER, line VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?, ?)", [(n, line.decode()) for n, line in enumerate(lines)])
-    return [bool(ok) for (ok,) in con.execute(f"SELECT {fast_line_predicate()} FROM t ORDER BY n").fetchall()]
+    verdicts = con.execute(
+        f"SELECT obj, ok FROM ({checked_lines('SELECT obj, line FROM t')}) ORDER BY obj"
+    ).fetchall()
+    return [bool(ok) for _, ok in verdicts]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -77,26 +80,27 @@ def test_the_sql_tier_passes_what_the_consumer_writes_and_leaves_the_rest_to_the
             .to_json()
         )
 
-    written = [line(a=1.5, b=True, c=-3), line(x_1=0.30000000000000004, y=0.0, z=-12345678)]
+    written = [
+        line(a=1.5, b=True, c=-3),
+        line(x_1=0.30000000000000004, y=0.0, z=-12345678),
+        line(a=1e-7),
+        line(a=12345678901234567),  # 17 digits
+    ]
     odd = [
-        line(a=1e-7),  # an exponent: the reader decides
-        line(a=12345678901234567890 // 1000),  # 17 digits pass, 19 would not
-        line(a=10**18),
-        written[0].replace(b"1.5", b"1.50"),  # a trailing zero: the reader re-spells it
-        written[0].replace(b"1.5", b"1.0000000000000001"),  # the documented gap: not the shortest spelling
+        line(a=10**18),  # 19 digits: the reader checks the 64-bit bound
+        line(a=1e16),  # orjson writes 1e+16, DuckDB another way: the reader decides
+        written[0].replace(b"1.5", b"1.50"),  # another writer's spelling of 1.5
+        written[0].replace(b"1.5", b"1.0000000000000001"),  # not the shortest spelling of 1.0
         written[0].replace(b'"veh-1"', b'"veh 1"'),
         written[0].replace(b"0x18FF50E5", b"0x000007FF"),  # a standard id written as extended
         written[0].replace(b"2025-10-19T12:00:00.000Z", b"2025-02-30T12:00:00.000Z"),
         written[0].replace(b'"a":1.5,"b":true', b'"b":true,"a":1.5'),  # names out of order
         written[0].replace(b'"a":1.5,"b":true', b'"a":1.5,"a":true'),  # a name twice
+        written[0].replace(b'"c":-3}', b'"c":-3},"extra":1'),  # a key the contract does not have
         written[0] + b" ",
     ]
-    assert sql_passes(written + odd) == [
-        *(True, True),  # as the consumer writes them
-        *(False, True, False, False, True),  # 1e-7, 17 digits, 19 digits, 1.50, 1.0000000000000001
-        *(False, False, False, False, False, False),  # space in the id, CAN id, date, order, twice, blank
-    ]
-    assert CANONICAL_LINE_PATTERN.startswith('\\{"timestamp":"')
+    assert sql_passes(written + odd) == [True] * len(written) + [False] * len(odd)
+    assert PAYLOAD_PATTERN.startswith("\\{")
 
 
 # --- the engine against the reference fold ------------------------------------------------------
