@@ -73,7 +73,7 @@ class Thresholds:
     over_temperature_c: float = 55.0
     """NMC cells are specified for discharge up to about 55-60 degC; above that SEI growth speeds
     up and, towards 80-90 degC, self-heating begins. A healthy pack in road use stays far below
-    (the simulated fleets peak near 30 degC in a mild climate, 36 degC on a hot day)."""
+    (the simulated fleets peak near 30 degC in a mild climate and at the ambient, 38 degC, on a hot day)."""
 
     temperature_spread_k: float = 5.0
     """A liquid-cooled pack is designed to hold its modules within about 5 K of each other; more

@@ -36,27 +36,29 @@ Reading = dict[str, float]
 def streams(draw: st.DrawFn) -> tuple[list[tuple[int, Reading]], list[tuple[int, Reading]]]:
     """(the distinct samples in event order, the records as they arrive).
 
-    Samples sit on a 200 ms grid with gaps (dropouts); some miss a signal. Each of their two frames
-    arrives with a delay of 0..2.9 s (so after frames up to 2.9 s newer) and may arrive 1-3 times."""
-    slots = draw(st.lists(st.integers(0, 700), min_size=1, max_size=250, unique=True))
-    phase = draw(st.integers(0, 199))
+    Samples sit on a 200 ms grid, minutes long, with gaps (dropouts of up to two windows); some
+    miss a signal. Each of their two frames arrives with a delay of 0..2.9 s (so after frames up to
+    2.9 s newer) and may arrive 1-3 times. Hypothesis draws the shape, a seeded generator the values."""
+    count = draw(st.integers(1, 600))
+    gap_chance = draw(st.sampled_from((0.0, 0.01, 0.05)))
+    missing_chance = draw(st.sampled_from((0.0, 0.05)))
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    t = T0 + rng.randrange(200)
     samples_: list[tuple[int, Reading]] = []
-    for slot in sorted(slots):
-        t = T0 + phase + 200 * slot
+    for _ in range(count):
+        t += 200 * (rng.randint(2, 600) if rng.random() < gap_chance else 1)
         reading: Reading = {
             "battery_soc": 50.0,
-            "battery_voltage": draw(st.integers(3000, 4000)) / 10,
-            "battery_current": draw(st.integers(-1500, 1500)) / 10,
-            "cell_voltage_min": draw(st.integers(3500, 3700)) / 1000,
-            "cell_voltage_max": draw(st.integers(3700, 3900)) / 1000,
+            "battery_voltage": rng.randint(3000, 4000) / 10,
+            "battery_current": rng.randint(-1500, 1500) / 10,
+            "cell_voltage_min": rng.randint(3500, 3700) / 1000,
+            "cell_voltage_max": rng.randint(3700, 3900) / 1000,
             "cell_temp_min": 20.0,
-            "cell_temp_max": draw(st.integers(200, 400)) / 10,
+            "cell_temp_max": rng.randint(200, 400) / 10,
         }
-        if draw(st.integers(0, 19)) == 0:  # now and then a signal is missing
-            del reading[draw(st.sampled_from(SIGNALS))]
+        if rng.random() < missing_chance:
+            del reading[rng.choice(SIGNALS)]
         samples_.append((t, reading))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = random.Random(seed)
     arrivals: list[tuple[float, int, Reading]] = []
     for t, reading in samples_:
         for names in (FRAME_0, FRAME_1):
@@ -107,7 +109,7 @@ def slope(pairs: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in pairs) / n / var
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(streams())
 def test_window_statistics_equal_brute_force(
     data: tuple[list[tuple[int, Reading]], list[tuple[int, Reading]]],
@@ -121,7 +123,7 @@ def test_window_statistics_equal_brute_force(
         for t, sample in batch:
             window.fold(t, sample)
             released.append((t, sample))
-            check(window, [(tt, r) for tt, r in truth if tt <= t])
+            check(window, [(tt, r) for tt, r in truth if t - 61_000 <= tt <= t])
 
     for t, frame in arrivals:
         batch = window.push(t, frame)
@@ -183,7 +185,7 @@ def test_memory_per_vehicle_is_fixed_and_small() -> None:
     def filled(seconds: float) -> float:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        windows = [rules.new_window() for _ in range(200)]
+        windows = [rules.new_window() for _ in range(50)]
         for w in windows:
             for t, sample in samples(seconds):
                 for _, event_ms, _, payload in frames(t, sample):
