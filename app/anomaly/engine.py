@@ -19,6 +19,9 @@ consecutive samples are further apart than that in event time.
 
 Several consumer tasks each see part of a vehicle's records: every engine then sees gaps, and its
 windowed rules see less. That is the integrator's routing decision (docs/anomalies.md).
+
+An engine is not thread-safe: call `observe`, `tick`, `episodes` and `close` from one thread (or
+under one lock); the cost per record is measured by bench/rules_bench.py.
 """
 
 from __future__ import annotations

@@ -78,6 +78,19 @@ class TestRecords:
         )
         assert alerts == [] and engine.close() == []
 
+    def test_frames_of_other_signals_at_other_times_do_not_hold_samples_back(self) -> None:
+        engine = RuleEngine()
+        for t, sample in samples(10, **warm((20, 21))):
+            alerts = []
+            for record in frames(t, sample):
+                alerts += engine.observe(*record)
+            alerts += engine.observe(VEHICLE, t + 50, t + 200, {"odometer_km": 12345.6, "gear": 3})
+            if t >= T0 + 20 * PERIOD + 3000:
+                break
+        # the first waited 3 s for stragglers, every later one left as its second frame came
+        assert engine.stats.samples == 36
+        assert engine.stats.late_or_duplicate == 0
+
     def test_duplicates_and_late_records_are_counted_not_evaluated_twice(self) -> None:
         engine = RuleEngine()
         stream = list(samples(10, **warm((10, 11))))
