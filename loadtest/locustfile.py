@@ -3,8 +3,11 @@
 Options (besides Locust's own `--host`, `--users`, ...): `--messages` stops the run once that many
 records were accepted (202) in total, `--mode single|batch` posts each record on its own or one
 request per `--batch-ticks` ticks, `--api-key` authenticates, `--run-dir` is where the list of
-accepted records is written for `loadtest.verify` to look for in S3. Works against the local stack
-and a deployed ALB alike.
+accepted records is written for `loadtest.verify` to look for in S3. `--faults` (or the environment
+variable TELEMETRY_LOADTEST_FAULTS, which `make loadtest` and `make demo` pass through) injects
+simulator faults, e.g. `random(from=5s,to=60s):5%`: each user is one vehicle, so a random share
+picks each vehicle on its own; the ground truth goes to `<run-dir>/faults.jsonl` as faults start.
+Works against the local stack and a deployed ALB alike.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from locust import FastHttpUser, constant_pacing, events, task
 from locust.env import Environment
 
 from app.simulator import Fleet
+from app.simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from loadtest.accepted import AcceptedLog, identity_of
 
 TICK_SECONDS = 0.2
@@ -37,6 +41,11 @@ def _add_options(parser: Any) -> None:
     )
     parser.add_argument("--run-dir", default="out/loadtest", help="where accepted.jsonl is written")
     parser.add_argument("--seed", type=int, default=42, help="simulator seed")
+    parser.add_argument(
+        "--faults",
+        default=os.environ.get("TELEMETRY_LOADTEST_FAULTS", ""),
+        help="simulator faults, e.g. random(from=5s,to=60s):5%% (docs/simulator.md)",
+    )
 
 
 class Quota:
@@ -64,16 +73,46 @@ class Quota:
 _state: dict[str, Any] = {}
 
 
+class TruthLog:
+    """The faults' ground truth of every user, one JSON line per fault as it starts."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = path.open("wb")
+
+    def add(self, fleet: Fleet) -> None:
+        events = fleet.new_fault_events()
+        if events:
+            self._stream.write(b"".join(orjson.dumps(e.to_json()) + b"\n" for e in events))
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _fault_spec(text: str) -> FaultSpec | None:
+    if not text:
+        return None
+    try:
+        return parse_fault_spec(text)
+    except FaultSpecError as exc:
+        raise SystemExit(f"--faults: {exc}") from None
+
+
 def _on_start(environment: Environment, **_: Any) -> None:
     opts = environment.parsed_options
+    run_dir = Path(opts.run_dir if opts else "out/loadtest")
     _state["quota"] = Quota(opts.messages if opts else 10_000)
-    _state["log"] = AcceptedLog(Path(opts.run_dir if opts else "out/loadtest"))
+    _state["log"] = AcceptedLog(run_dir)
+    _state["faults"] = _fault_spec(opts.faults if opts else "")
+    _state["truth"] = TruthLog(run_dir / "faults.jsonl") if _state["faults"] is not None else None
 
 
 def _on_stop(environment: Environment, **_: Any) -> None:
-    log: AcceptedLog | None = _state.get("log")
-    if log is not None:
-        log.close()
+    for name in ("log", "truth"):
+        closable: AcceptedLog | TruthLog | None = _state.get(name)
+        if closable is not None:
+            closable.close()
 
 
 events.init_command_line_parser.add_listener(_add_options)  # type: ignore[no-untyped-call]
@@ -90,7 +129,13 @@ class Vehicle(FastHttpUser):
         opts = self.environment.parsed_options
         self.number = next(_user_numbers)
         # wall_clock: the vehicle stamps each frame with the time it samples it, as a real one does
-        self.fleet = Fleet(1, seed=opts.seed if opts else 42, first_index=self.number, wall_clock=True)
+        self.fleet = Fleet(
+            1,
+            seed=opts.seed if opts else 42,
+            first_index=self.number,
+            wall_clock=True,
+            faults=_state.get("faults"),
+        )
         self.mode = opts.mode if opts else "single"
         self.batch_ticks = opts.batch_ticks if opts else 5
         self.headers = {"X-API-Key": opts.api_key if opts else "", "Content-Type": "application/json"}
@@ -108,6 +153,9 @@ class Vehicle(FastHttpUser):
                 gevent.spawn(runner.quit)
             return
         records = self.fleet.step()
+        truth: TruthLog | None = _state.get("truth")
+        if truth is not None:
+            truth.add(self.fleet)
         if self.mode == "single":
             for record in records:
                 self._post("/v1/telemetry", [record], single=True)

@@ -122,6 +122,17 @@ class CanCodec:
         self._plans = tuple(plans)
         self._lower = lower
         self._upper = upper
+        scale = np.ones(len(SIGNALS))
+        offset = np.zeros(len(SIGNALS))
+        digits = [0] * len(SIGNALS)
+        for message in db.messages:
+            for signal in message.signals:
+                col = SIGNALS.index(signal.name)
+                scale[col], offset[col] = signal.scale, signal.offset
+                digits[col] = _decimals(signal.scale)
+        self._scale = scale
+        self._offset = offset
+        self._digits = tuple(digits)
         self._by_id = {p.frame_id: p for p in plans}
         #: cycle time of each frame in ms, as the DBC declares it
         self.cycle_times_ms = {p.can_id: p.message.cycle_time for p in plans}
@@ -138,6 +149,16 @@ class CanCodec:
         """Hold every column of (n, 7) samples inside its signal's DBC range, as a BMS saturates."""
         clipped: FloatArray = np.minimum(np.maximum(samples, self._lower), self._upper)
         return clipped
+
+    def quantize(self, samples: FloatArray) -> list[list[float]]:
+        """What `payloads` would carry, for clipped (n, 7) samples, without building frames: the same
+        rounding to raw counts (half to even, as cantools' `round`), the same scaling back and the
+        same `round(value, digits)`, so the floats are identical (a test holds us to it). About ten
+        times cheaper than the cantools round trip, for benchmarks that score physics, not bytes."""
+        raw = np.rint((samples - self._offset) / self._scale)
+        scaled = (raw * self._scale + self._offset).tolist()
+        digits = self._digits
+        return [[round(v, d) for v, d in zip(row, digits, strict=True)] for row in scaled]
 
     def encode(self, row: Sequence[float]) -> list[Frame]:
         """One sample (values in SIGNALS order, already within range) as the frames on the bus."""

@@ -2,6 +2,11 @@
 
     telemetry simulate --vehicles 100 --duration 600 --seed 7 --out fleet.jsonl
     telemetry simulate --vehicles 10 --duration 300 --realtime --target http://127.0.0.1:8000 --api-key K
+    telemetry simulate --vehicles 100 --duration 3600 --faults random:5% --out fleet.jsonl
+
+`--faults` injects faults (grammar in app/simulator/faults.py, physics in docs/simulator.md); the
+ground truth, one JSON line per fault as it starts, goes to `--truth`, by default beside `--out`
+(`fleet.jsonl` -> `fleet.faults.jsonl`).
 
 As fast as possible, the simulated clock runs from `now - duration` to now, so every timestamp is
 in the past (the receiver refuses any more than 5 minutes ahead). With `--realtime` one step is
@@ -25,6 +30,7 @@ import httpx
 import orjson
 
 from app.errors import ConfigurationError
+from app.simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec, vehicle_id_of
 from app.simulator.fleet import Fleet, Record
 from app.simulator.sender import MAX_BATCH_RECORDS, BatchSender, batches, make_client
 from app.simulator.usage import START_MODES
@@ -49,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=MAX_BATCH_RECORDS, help="records per request (<= 500)"
     )
+    parser.add_argument(
+        "--faults",
+        help="faults to inject, e.g. internal_short@veh-00003+120s,random:5%% (see docs/simulator.md)",
+    )
+    parser.add_argument(
+        "--truth", help="where the faults' ground truth goes (JSON Lines; default: beside --out)"
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -71,6 +84,54 @@ def _check(args: argparse.Namespace) -> None:
             raise ConfigurationError("--api-key: required with --target")
         if not 1 <= args.batch_size <= MAX_BATCH_RECORDS:
             raise ConfigurationError(f"--batch-size: must be within 1..{MAX_BATCH_RECORDS}")
+    args.fault_spec = _fault_spec(args)
+    if args.truth is not None and args.fault_spec is None:
+        raise ConfigurationError("--truth: only with --faults")
+
+
+def _fault_spec(args: argparse.Namespace) -> FaultSpec | None:
+    """The parsed --faults, checked against this fleet; its truth file decided."""
+    if args.faults is None:
+        return None
+    try:
+        spec = parse_fault_spec(args.faults)
+    except FaultSpecError as exc:
+        raise ConfigurationError(f"--faults: {exc}") from None
+    fleet_ids = {vehicle_id_of(i) for i in range(args.first_index, args.first_index + args.vehicles)}
+    outside = sorted(spec.named_vehicles - fleet_ids)
+    if outside:
+        last = vehicle_id_of(args.first_index + args.vehicles - 1)
+        raise ConfigurationError(
+            f"--faults: {outside[0]} is not in this fleet ({vehicle_id_of(args.first_index)}..{last})"
+        )
+    if args.truth is None:
+        if args.out is None or args.out == "-":
+            raise ConfigurationError("--truth: say where the faults' ground truth goes (a JSON Lines file)")
+        out = Path(args.out)
+        args.truth = str(out.with_name(out.name.removesuffix(".jsonl") + ".faults.jsonl"))
+    return spec
+
+
+class _TruthWriter:
+    """Appends each fault to the truth file as it starts, so a long or real-time run has it live."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._stream = path.open("wb")
+        except OSError as exc:
+            raise ConfigurationError(f"--truth: cannot write {path}: {exc.strerror}") from None
+        self.path = path
+        self.written = 0
+
+    def write(self, fleet: Fleet) -> None:
+        events = fleet.new_fault_events()
+        if events:
+            self._stream.write(b"".join(orjson.dumps(e.to_json()) + b"\n" for e in events))
+            self._stream.flush()
+            self.written += len(events)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _ticks(args: argparse.Namespace) -> Iterator[list[Record]]:
@@ -83,8 +144,27 @@ def _ticks(args: argparse.Namespace) -> Iterator[list[Record]]:
         start=start,
         wall_clock=args.realtime,
         start_mode=args.start_mode,
+        faults=args.fault_spec,
+        fault_run_s=args.duration,
     )
-    return fleet.ticks(args.duration, realtime=args.realtime)
+    ticks = fleet.ticks(args.duration, realtime=args.realtime)
+    if args.fault_spec is None:
+        return ticks
+    return _with_truth(fleet, ticks, _TruthWriter(Path(args.truth)))
+
+
+def _with_truth(fleet: Fleet, ticks: Iterator[list[Record]], writer: _TruthWriter) -> Iterator[list[Record]]:
+    try:
+        for tick in ticks:
+            writer.write(fleet)
+            yield tick
+    finally:
+        writer.close()
+        planned = len(fleet.fault_plan)
+        print(
+            f"simulate: {writer.written} of {planned} planned faults started; ground truth in {writer.path}",
+            file=sys.stderr,
+        )
 
 
 def _write(ticks: Iterator[list[Record]], stream: BinaryIO, *, flush_each_tick: bool) -> int:

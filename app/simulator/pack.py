@@ -16,6 +16,11 @@ where Q_m is the heat of its 12 cells (I^2 R0 + v1^2/R1 + v2^2/R2) and the activ
 refrigerant plate, on only while the vehicle is awake and the module is above 30 degC.
 The step is exact for constant heat, so it is stable at any dt.
 
+Faults (app/simulator/faults.py decides which and when; the physics is here, and costs nothing until
+one is applied): an internal short is a conductance across one cell, so the cell's own current is
+the string current plus V/R_short, and V^2/R_short is heat in its module; an aged cell has its R0,
+R1, R2 multiplied; a failed cooling plate removes one module's active conductance.
+
 Module-to-module variance (capacity, resistance, cooling, starting temperature) is drawn once per
 vehicle from that vehicle's own random generator, with a smaller cell-to-cell variance on top, so
 the min/max signals spread like a real pack's and drift apart under load.
@@ -33,6 +38,8 @@ from numpy.typing import NDArray
 from app.simulator.cell import (
     CELL_CHARGE_CEILING_V,
     CELL_DISCHARGE_FLOOR_V,
+    OCV_SOC,
+    OCV_VOLTS,
     CellParameters,
     FloatArray,
     low_soc_factor,
@@ -65,6 +72,11 @@ CELL_RESISTANCE_SPREAD: Final = 0.02
 CELL_SOC_SPREAD: Final = 0.003
 MODULE_COOLING_SPREAD: Final = 0.15
 MODULE_TEMP_SPREAD_C: Final = 0.4
+
+#: Below 0 % (only a shorted cell gets there: the BMS keeps healthy cells above the floor) the OCV
+#: keeps falling with the slope of the table's first segment, down to 0 V at about -21 %, so a short
+#: drains its cell and then fades instead of drawing 3 V / R forever.
+_OCV_BELOW_EMPTY_SLOPE: Final = float((OCV_VOLTS[1] - OCV_VOLTS[0]) / (OCV_SOC[1] - OCV_SOC[0]))
 
 
 def _spread(rng: np.random.Generator, sigma: float, size: int) -> FloatArray:
@@ -131,6 +143,10 @@ class Pack:
         self._ocv: FloatArray = open_circuit_voltage(self.soc)
         #: terminal voltage of every cell after the last step, (vehicles, 96)
         self.cell_voltage: FloatArray = self._ocv.copy()
+        #: conductance (1/ohm) across each cell, (vehicles, 96); None until a short is applied
+        self._shunt_s: FloatArray | None = None
+        #: multiplier of each module's active cooling, (vehicles, 8); None until a plate fails
+        self._active_cooling: FloatArray | None = None
 
     @property
     def vehicles(self) -> int:
@@ -155,10 +171,41 @@ class Pack:
         mean: FloatArray = self.capacity_ah.mean(axis=1)
         return mean
 
+    # --- faults -------------------------------------------------------------------------------
+    def short_cell(self, vehicle: int, cell: int, ohm: float) -> None:
+        """An internal short: `ohm` across cell `cell` (0-based) of `vehicle`, from the next step on."""
+        if not ohm > 0.0:
+            raise ValueError("a short needs a resistance > 0 ohm")
+        if self._shunt_s is None:
+            self._shunt_s = np.zeros_like(self.soc)
+        self._shunt_s[vehicle, cell] += 1.0 / ohm
+
+    def scale_cell_resistance(self, vehicle: int, cell: int, factor: float) -> None:
+        """An aged cell (or a bad weld): its R0, R1 and R2 multiplied by `factor`."""
+        if not factor > 0.0:
+            raise ValueError("a resistance factor must be > 0")
+        self._resistance_scale[vehicle, cell] *= factor
+
+    def fail_cooling(self, vehicle: int, module: int) -> None:
+        """Module `module` (0-based) of `vehicle` loses its cooling plate; the housing still leaks heat."""
+        if self._active_cooling is None:
+            self._active_cooling = np.ones_like(self.module_temp_c)
+        self._active_cooling[vehicle, module] = 0.0
+
+    @property
+    def shunt_current_a(self) -> FloatArray:
+        """The current through each cell's short after the last step (0 without one), (vehicles, 96)."""
+        if self._shunt_s is None:
+            return np.zeros_like(self.soc)
+        current: FloatArray = self.cell_voltage * self._shunt_s
+        return current
+
     def resistances(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """R0, R1, R2 of every cell at its module's temperature and its own SOC, (vehicles, 96)."""
         factor = self._resistance_scale * per_cell(resistance_factor(self.module_temp_c))
-        factor = factor * low_soc_factor(self.soc)
+        # a shorted cell can be drained below 0 %, where the anode term would explode: hold it there
+        soc = self.soc if self._shunt_s is None else np.maximum(self.soc, 0.0)
+        factor = factor * low_soc_factor(soc)
         return self.cell.r0_ohm * factor, self.cell.r1_ohm * factor, self.cell.r2_ohm * factor
 
     def _linearised(self, dt_s: float) -> tuple[FloatArray, FloatArray, tuple[FloatArray, ...]]:
@@ -208,21 +255,37 @@ class Pack:
         `active` marks vehicles whose cooling system is awake (driving or charging).
         """
         emf, rd, (r0, r1, r2) = self._linearised(dt_s)
+        shunt = self._shunt_s
+        if shunt is not None:
+            # A cell with a conductance g across it is, seen from its terminals, the Thevenin source
+            # E/(1 + g Rd) behind Rd/(1 + g Rd): the BMS limits and the power solution below hold
+            # for the terminal voltage unchanged.
+            thevenin = 1.0 / (1.0 + shunt * rd)
+            emf = emf * thevenin
+            rd = rd * thevenin
         demand = np.asarray(current_a, dtype=np.float64).reshape(self.vehicles)
         if power_w is not None and use_power is not None:
             demand = np.where(use_power, self.current_for_power(power_w, emf, rd), demand)
         i_min, i_max = self.current_limits(emf, rd)
         current = np.minimum(np.maximum(demand, i_min), i_max)
         col = current[:, None]
+        if shunt is not None:
+            # inside a shorted cell flows the string current plus what its short drains
+            col = col + shunt * (emf - col * rd)
 
         e1, e2 = self.cell.rc_decay(dt_s)
         self.v_rc1 = self.v_rc1 * e1 + r1 * (1.0 - e1) * col
         self.v_rc2 = self.v_rc2 * e2 + r2 * (1.0 - e2) * col
         self.soc = self.soc - col * (dt_s / 3600.0) / self.capacity_ah
         self._ocv = open_circuit_voltage(self.soc)
+        if shunt is not None:
+            below = np.maximum(OCV_VOLTS[0] + _OCV_BELOW_EMPTY_SLOPE * self.soc, 0.0)
+            self._ocv = np.where(self.soc < 0.0, below, self._ocv)
         self.cell_voltage = self._ocv - self.v_rc1 - self.v_rc2 - col * r0
 
         heat_cell = col * col * r0 + self.v_rc1 * self.v_rc1 / r1 + self.v_rc2 * self.v_rc2 / r2
+        if shunt is not None:
+            heat_cell = heat_cell + shunt * self.cell_voltage * self.cell_voltage  # V^2/R in the short
         heat = heat_cell.reshape(self.vehicles, MODULES, CELLS_PER_MODULE).sum(axis=2)
         self._heat(dt_s, heat, active)
         self.current_a = current
@@ -237,6 +300,8 @@ class Pack:
         else:
             on = active.reshape(self.vehicles, 1) & (temp > COOLING_ON_ABOVE_C)
             g_active = np.where(on, ACTIVE_COOLING_W_PER_K, 0.0)
+            if self._active_cooling is not None:
+                g_active = g_active * self._active_cooling
         g_total = g_passive + g_active
         t_eq = (g_passive * self.ambient_c[:, None] + g_active * COOLANT_TEMP_C + heat_w) / g_total
         self.module_temp_c = t_eq + (temp - t_eq) * np.exp(-g_total * dt_s / self.heat_capacity_j_per_k)

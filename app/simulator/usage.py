@@ -127,6 +127,8 @@ class Schedule:
         self.aux_w: FloatArray = np.full(n, AUX_BASE_W)
         self.charge_a: FloatArray = np.zeros(n)
         self.charge_target: FloatArray = np.ones(n)
+        #: vehicles sent to a fast charger by a fault scenario: they charge on DC when the trip ends
+        self._fast_charge_next: NDArray[np.bool_] = np.zeros(n, dtype=bool)
         #: initial pack SOC per vehicle (0..1), for the pack model to start from
         self.initial_soc: FloatArray = np.zeros(n)
         for i, rng in enumerate(rngs):
@@ -201,8 +203,27 @@ class Schedule:
             self.charge_a[i] = rng.uniform(*AC_CURRENT_A)
             self.charge_target[i] = rng.uniform(*AC_TARGET_SOC)
 
+    def send_to_fast_charger(self, i: int) -> None:
+        """A scenario, not a habit: vehicle `i` charges on DC to full, after braking to a stop if it
+        is driving. Fault scenarios use it to put heat into a pack (a fast charge is when a weak
+        cooling plate shows); the usage model itself never calls it."""
+        if self.mode[i] == DRIVING:
+            self.segment[i] = ARRIVING
+            self.target_ms[i] = 0.0
+            self.target_left_s[i] = math.inf
+            self._fast_charge_next[i] = True
+        else:
+            self._start_fast_charge(i)
+
+    def _start_fast_charge(self, i: int) -> None:
+        self._fast_charge_next[i] = False
+        self._start_charge(i, dc=True)
+        self.charge_target[i] = 1.0
+
     def _end_trip(self, i: int, soc: float) -> None:
-        if soc < CHARGE_AFTER_TRIP_BELOW:
+        if self._fast_charge_next[i]:
+            self._start_fast_charge(i)
+        elif soc < CHARGE_AFTER_TRIP_BELOW:
             self._start_charge(i, dc=soc < DC_BELOW)
         else:
             self._park(i)

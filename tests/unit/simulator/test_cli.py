@@ -76,6 +76,19 @@ def test_stdout_and_the_seed_make_the_run_reproducible(capsysbinary: pytest.Capt
             "--batch-size",
         ),
         (["--vehicles", "1", "--duration", "1", "--out", "/nonexistent/dir/x.jsonl"], "--out: cannot write"),
+        (
+            ["--vehicles", "2", "--duration", "1", "--out", "x.jsonl", "--faults", "fire@veh-00001+1s"],
+            "--faults: ",
+        ),
+        (
+            ["--vehicles", "2", "--duration", "1", "--out", "x.jsonl", "--faults", "dropout@veh-00009+1s"],
+            "--faults: veh-00009 is not in this fleet (veh-00001..veh-00002)",
+        ),
+        (["--vehicles", "2", "--duration", "1", "--out", "-", "--faults", "random:5%"], "--truth: say where"),
+        (
+            ["--vehicles", "2", "--duration", "1", "--out", "x.jsonl", "--truth", "t.jsonl"],
+            "--truth: only with",
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
@@ -123,3 +136,43 @@ def test_target_with_a_wrong_key_is_a_configuration_error(
     args = parse("--vehicles", "1", "--duration", "1", "--target", TARGET, "--api-key", "k-wrong-0123456789")
     with pytest.raises(ConfigurationError, match="--api-key: the receiver refused the key"):
         simulate.run(args, client=client)
+
+
+def test_faults_write_their_ground_truth_beside_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fleet.jsonl"
+    spec = "internal_short(cell=7)@veh-00002+2s,dropout(for=2s)@veh-00001+1s"
+    argv = [
+        "simulate",
+        "--vehicles",
+        "3",
+        "--duration",
+        "6",
+        "--seed",
+        "3",
+        "--faults",
+        spec,
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    truth = [json.loads(line) for line in (tmp_path / "fleet.faults.jsonl").read_text().splitlines()]
+    assert [(t["vehicle_id"], t["fault"]) for t in truth] == [
+        ("veh-00001", "dropout"),
+        ("veh-00002", "internal_short"),
+    ]
+    assert truth[1]["params"]["cell"] == 7 and truth[1]["onset"].endswith("Z")
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3 * 30 * 2 - 2 * 10  # the dropout removed veh-00001's frames for 2 s
+    assert "2 of 2 planned faults started; ground truth in" in capsys.readouterr().err
+
+
+def test_faults_with_a_target_need_a_truth_file(stub_receiver: StubFactory, tmp_path: Path) -> None:
+    _, client = stub_receiver()
+    truth = tmp_path / "truth.jsonl"
+    args = parse("--vehicles", "2", "--duration", "3", "--target", TARGET, "--api-key", KEY)
+    args.faults, args.truth = "sensor_spikes(signal=battery_current)@veh-00002+1s", str(truth)
+    assert simulate.run(args, client=client) == 0
+    (line,) = truth.read_text().splitlines()
+    assert json.loads(line)["fault"] == "sensor_spikes"
