@@ -47,6 +47,7 @@ class PipelineDefaults:
     aggregates_prefix: str
     curated_prefix: str
     vehicle_stats_prefix: str
+    anomalies_prefix: str
     queue: QueueDefaults
     dlq_message_retention_seconds: int
     lifecycle: LifecycleDefaults
@@ -69,6 +70,7 @@ def pipeline_defaults() -> PipelineDefaults:
         aggregates_prefix=raw["aggregates_prefix"],
         curated_prefix=raw["curated_prefix"],
         vehicle_stats_prefix=raw["vehicle_stats_prefix"],
+        anomalies_prefix=raw["anomalies_prefix"],
         queue=QueueDefaults(**raw["queue"]),
         dlq_message_retention_seconds=raw["dlq"]["message_retention_seconds"],
         lifecycle=LifecycleDefaults(**raw["lifecycle"]),
@@ -120,6 +122,7 @@ def lifecycle_rules(defaults: PipelineDefaults) -> list[dict[str, Any]]:
             for name, prefix in (
                 ("aggregates", defaults.aggregates_prefix),
                 ("vehicle-stats", defaults.vehicle_stats_prefix),
+                ("anomalies", defaults.anomalies_prefix),
             )
         ),
         {

@@ -7,11 +7,13 @@ the AWS ones keep the names boto3 and the AWS CLI already use (`AWS_REGION`, `AW
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.anomaly.rules import Thresholds
 from app.errors import ConfigurationError
 from app.resources import pipeline_defaults
 
@@ -96,6 +98,11 @@ class Settings(BaseSettings):
         _DEFAULTS.vehicle_stats_prefix,
         pattern=r"^([A-Za-z0-9._-]+/)+$",
         description="Key prefix of the per-vehicle statistics as Parquet (the Athena table vehicle_stats).",
+    )
+    anomalies_prefix: str = Field(
+        _DEFAULTS.anomalies_prefix,
+        pattern=r"^([A-Za-z0-9._-]+/)+$",
+        description="Key prefix of the hourly anomaly episodes (JSON Lines, one episode per line).",
     )
     visibility_timeout_seconds: int = Field(
         _DEFAULTS.queue.visibility_timeout_seconds,
@@ -203,6 +210,22 @@ class Settings(BaseSettings):
         description="Where the hourly job stages and spills (the task's disk); default: the system temp dir.",
     )
 
+    # --- Anomaly rules (app/anomaly/rules.py documents every threshold and its physics) ------
+    live_rules: Literal["all", "per_sample", "off"] = Field(
+        "all",
+        description="Rules the consumer alerts on live: all (one consumer task), per_sample (several tasks), off.",
+    )
+    anomaly_thresholds: dict[str, float | tuple[float, float]] = Field(
+        default_factory=dict,
+        description='JSON overrides of the rules\' Thresholds, e.g. {"over_temperature_c": 50}; empty = the defaults.',
+    )
+    clock_offset_limit_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A vehicle whose clock is off by more than this (hourly, per vehicle) is flagged clock_off.",
+    )
+
     # --- Observability ---------------------------------------------------------------------
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="DEBUG adds a line per request."
@@ -220,6 +243,19 @@ class Settings(BaseSettings):
                 f"TELEMETRY_RECEIVE_WAIT_SECONDS ({self.receive_wait_seconds}), or every long poll times out"
             )
         return self
+
+    @field_validator("anomaly_thresholds")
+    @classmethod
+    def _known_thresholds(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        known = {f.name for f in dataclasses.fields(Thresholds)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown thresholds {unknown}; known: {', '.join(sorted(known))}")
+        return overrides
+
+    def thresholds(self) -> Thresholds:
+        """The rules' thresholds: the documented defaults with this environment's overrides."""
+        return dataclasses.replace(Thresholds(), **self.anomaly_thresholds)  # type: ignore[arg-type]
 
     @field_validator("api_keys", "smoke_api_keys", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ import duckdb
 from app.aggregator.staging import StagedHour
 from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, latency_percentiles
 from app.aggregator.tables import curated, vehicle_stats
+from app.anomaly import Episode, RuleEngine
 from app.contract import (
     CANONICAL_CAN_ID_PATTERN,
     MAX_CAN_ID,
@@ -350,7 +351,42 @@ class HourEngine:
         )
         return int(self._scalar("SELECT count(*) FROM curated"))
 
-    def totals(self, *, objects: int, unreadable_objects: int) -> HourTotals:
+    def anomalies(self, engine: RuleEngine, *, until_ms: int, batch_rows: int = 50_000) -> list[Episode]:
+        """The rules over the hour's distinct records in (vehicle, time) order: the exact pass.
+
+        Only the well-known signals reach the rules (they read no other); each record's payload is
+        rebuilt from its typed columns. The episodes' counts join the per-vehicle statistics.
+        """
+        signals = curated().signals
+        columns = ", ".join(f'"{name}"' for name in signals)
+        cursor = self._con.execute(
+            f'SELECT vehicle_id, epoch_ms("timestamp"), epoch_ms(ingest_received_at), {columns} '
+            'FROM curated ORDER BY vehicle_id, "timestamp", can_id'
+        )
+        observe = engine.observe
+        while rows := cursor.fetchmany(batch_rows):
+            for row in rows:
+                observe(
+                    row[0],
+                    row[1],
+                    row[2],
+                    {name: value for name, value in zip(signals, row[3:], strict=True) if value is not None},
+                )
+        episodes = engine.close(until_ms=until_ms)
+        self._con.execute(
+            "CREATE TEMP TABLE anomaly_counts (vehicle_id VARCHAR, rule VARCHAR, episodes BIGINT)"
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for episode in episodes:
+            key = (episode.vehicle_id, episode.rule)
+            counts[key] = counts.get(key, 0) + 1
+        if counts:
+            self._con.executemany(
+                "INSERT INTO anomaly_counts VALUES (?, ?, ?)", [(v, r, n) for (v, r), n in counts.items()]
+            )
+        return episodes
+
+    def totals(self, *, objects: int, unreadable_objects: int, clock_limit_ms: int) -> HourTotals:
         """Fleet and per-vehicle statistics, as the Python aggregator defined them (docs/aggregator.md)."""
         con = self._con
         records, distinct, vehicles = con.execute(
@@ -370,12 +406,12 @@ class HourEngine:
         )
         return HourTotals(
             fleet=fleet,
-            vehicles=self._vehicles(),
+            vehicles=self._vehicles(clock_limit_ms),
             synthetic_records=self._synthetic,
             invalid=list(self._invalid),
         )
 
-    def _vehicles(self) -> list[VehicleStats]:
+    def _vehicles(self, clock_limit_ms: int) -> list[VehicleStats]:
         """Per vehicle: counts, first and last timestamp, and each numeric signal's statistics."""
         con = self._con
         known = " UNION ALL ".join(
@@ -392,10 +428,26 @@ class HourEngine:
             "CREATE TEMP TABLE signal_stats AS SELECT vehicle_id, name, min(value) AS min, max(value) AS max, "
             f"avg(value) AS mean, count(*) AS count FROM ({known} UNION ALL {other}) GROUP BY vehicle_id, name"
         )
+        if not _exists(con, "anomaly_counts"):
+            con.execute(
+                "CREATE TEMP TABLE anomaly_counts (vehicle_id VARCHAR, rule VARCHAR, episodes BIGINT)"
+            )
         con.execute(
-            "CREATE TEMP TABLE vehicle_rows AS SELECT vehicle_id, sum(copies) AS records, count(*) AS distinct_records, "
-            'min("timestamp") AS first_timestamp, max("timestamp") AS last_timestamp FROM curated GROUP BY vehicle_id'
+            f"""
+            CREATE TEMP TABLE vehicle_rows AS
+            SELECT vehicle_id, sum(copies) AS records, count(*) AS distinct_records,
+                   min("timestamp") AS first_timestamp, max("timestamp") AS last_timestamp,
+                   quantile_disc(delay, 0.5) AS vehicle_delay_p50_ms, quantile_disc(delay, 0.95) AS vehicle_delay_p95_ms,
+                   min(delay) AS clock_offset_ms, abs(min(delay)) > {clock_limit_ms} AS clock_off
+            FROM (SELECT *, epoch_ms(ingest_received_at) - epoch_ms("timestamp") AS delay FROM curated)
+            GROUP BY vehicle_id
+            """
         )
+        anomalies: dict[str, dict[str, int]] = {}
+        for vehicle_id, rule, episodes in con.execute(
+            "SELECT vehicle_id, rule, episodes FROM anomaly_counts ORDER BY vehicle_id, rule"
+        ).fetchall():
+            anomalies.setdefault(vehicle_id, {})[rule] = int(episodes)
         per_signal: dict[str, dict[str, SignalStats]] = {}
         for vehicle_id, name, low, high, mean, count in con.execute(
             "SELECT vehicle_id, name, min, max, mean, count FROM signal_stats ORDER BY vehicle_id, name"
@@ -411,8 +463,12 @@ class HourEngine:
                 first_timestamp=_utc(first),
                 last_timestamp=_utc(last),
                 signals=per_signal.get(vehicle_id, {}),
+                vehicle_delay_ms=(int(p50), int(p95)),
+                clock_offset_ms=int(offset),
+                clock_off=bool(off),
+                anomalies=anomalies.get(vehicle_id, {}),
             )
-            for vehicle_id, records, distinct, first, last in con.execute(
+            for vehicle_id, records, distinct, first, last, p50, p95, offset, off in con.execute(
                 "SELECT * FROM vehicle_rows ORDER BY vehicle_id"
             ).fetchall()
         ]
@@ -428,6 +484,11 @@ class HourEngine:
             "first_timestamp": "v.first_timestamp",
             "last_timestamp": "v.last_timestamp",
             "signals": "coalesce(s.signals, MAP {})",
+            "vehicle_delay_p50_ms": "v.vehicle_delay_p50_ms",
+            "vehicle_delay_p95_ms": "v.vehicle_delay_p95_ms",
+            "clock_offset_ms": "v.clock_offset_ms",
+            "clock_off": "v.clock_off",
+            "anomalies": "coalesce(a.anomalies, MAP {})",
         }
         columns = ", ".join(f'{select[c.name]}::{c.duckdb_type} AS "{c.name}"' for c in table.columns)
         self._con.execute(
@@ -440,6 +501,11 @@ class HourEngine:
                         ORDER BY name)) AS signals
                     FROM signal_stats GROUP BY vehicle_id
                 ) AS s USING (vehicle_id)
+                LEFT JOIN (
+                    SELECT vehicle_id, map_from_entries(list(struct_pack(k := rule, v := episodes) ORDER BY rule))
+                        AS anomalies
+                    FROM anomaly_counts GROUP BY vehicle_id
+                ) AS a USING (vehicle_id)
                 ORDER BY v.vehicle_id
             ) TO {quote(str(path))} (FORMAT parquet, COMPRESSION zstd)
             """
@@ -447,6 +513,11 @@ class HourEngine:
 
     def _scalar(self, sql: str) -> Any:
         return self._con.execute(sql).fetchall()[0][0]
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()
+    return bool(found[0][0])
 
 
 def _renumbered(exc: ContractError, number: int | None) -> ContractError:

@@ -27,17 +27,21 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+import orjson
+
 from app.aggregator.columnar import HourEngine, HourTotals, connect, row_group_rows
 from app.aggregator.report import HourlyResult, to_csv, to_json
 from app.aggregator.staging import StagedHour, stage_hour
+from app.aggregator.stats import from_epoch_ms
 from app.aggregator.tables import curated, vehicle_stats
-from app.contract import Hour
+from app.anomaly import Episode, RuleEngine
+from app.contract import Hour, format_timestamp
 from app.errors import AggregationError, StorageError
 from app.object_store import ObjectStore
 from app.observability import Metrics, kv
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 #: Invalid lines logged one by one per object; beyond that only the object's total is logged.
 MAX_INVALID_LOGGED_PER_OBJECT: Final = 5
 JSON_NAME: Final = "vehicle_stats.json"
+EPISODES_NAME: Final = "episodes.jsonl"
 CSV_NAME: Final = "vehicle_stats.csv"
 PARQUET_CONTENT_TYPE: Final = "application/vnd.apache.parquet"
 
@@ -105,11 +110,18 @@ def aggregate_hour(
             ) as con:
                 engine = HourEngine(con, staged, work)
                 engine.load()
-                totals = engine.totals(
-                    objects=len(staged.objects), unreadable_objects=staged.unreadable_objects
-                )
                 phases["engine_ms"] = _since(phase)
                 phase = time.perf_counter()
+                episodes = engine.anomalies(
+                    RuleEngine(settings.thresholds()), until_ms=round(hour.shift(1).start.timestamp() * 1000)
+                )
+                phases["rules_ms"] = _since(phase)
+                phase = time.perf_counter()
+                totals = engine.totals(
+                    objects=len(staged.objects),
+                    unreadable_objects=staged.unreadable_objects,
+                    clock_limit_ms=round(settings.clock_offset_limit_seconds * 1000),
+                )
                 outputs = _write_tables(store, engine, settings=settings, hour=hour, work=work, totals=totals)
                 phases["write_ms"] = _since(phase)
             _log_objects(staged, totals)
@@ -121,6 +133,12 @@ def aggregate_hour(
             json_key=json_key,
             csv_key=csv_key,
         )
+        store.put(
+            key=f"{hour.partition(settings.anomalies_prefix)}{EPISODES_NAME}",
+            body=episodes_jsonl(episodes),
+            metadata={"episodes": str(len(episodes))},
+            content_type="application/x-ndjson",
+        )
         # CSV first: the JSON is the primary result, so once it exists everything is current.
         store.put(
             key=csv_key, body=to_csv(result).encode(), metadata={}, content_type="text/csv; charset=utf-8"
@@ -129,7 +147,45 @@ def aggregate_hour(
     except StorageError as exc:
         raise AggregationError(f"hour {hour.key}: {exc}") from exc
     _report(metrics, result, outputs, totals, runtime_ms=_since(started), phases=phases)
+    _report_anomalies(metrics, hour, episodes, clock_off=sum(1 for v in result.vehicles if v.clock_off))
     return result
+
+
+def episodes_jsonl(episodes: Sequence[Episode]) -> bytes:
+    """One line per episode, in (vehicle, start) order: what anomalies/.../episodes.jsonl holds."""
+    lines = [
+        orjson.dumps(
+            {
+                "vehicle_id": e.vehicle_id,
+                "rule": e.rule,
+                "start": format_timestamp(from_epoch_ms(e.start_ms)),
+                "end": format_timestamp(from_epoch_ms(e.end_ms)),
+                "peak_value": e.peak_value,
+                "threshold": e.threshold,
+                "signal": e.signal,
+            }
+        )
+        for e in sorted(episodes, key=lambda e: (e.vehicle_id, e.start_ms, e.rule))
+    ]
+    return b"".join(line + b"\n" for line in lines)
+
+
+def _report_anomalies(metrics: Metrics, hour: Hour, episodes: Sequence[Episode], *, clock_off: int) -> None:
+    """One EMF event per rule that had episodes (dimension Rule), and the vehicles with a clock off."""
+    per_rule: dict[str, int] = {}
+    for episode in episodes:
+        per_rule[episode.rule] = per_rule.get(episode.rule, 0) + 1
+    for rule, count in sorted(per_rule.items()):
+        log.warning(kv("anomaly_episodes", hour=hour.key, rule=rule, episodes=count))
+        metrics.emit(
+            {"AnomalyEpisodes": count},
+            units={"AnomalyEpisodes": "Count"},
+            dimensions={"Rule": rule},
+            properties={"hour": hour.key},
+        )
+    metrics.emit(
+        {"ClockOffVehicles": clock_off}, units={"ClockOffVehicles": "Count"}, properties={"hour": hour.key}
+    )
 
 
 def _since(began: float) -> float:

@@ -11,19 +11,11 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Final
 
-from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, latency_percentiles
+from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, from_epoch_ms, latency_percentiles
 from app.contract import stored_line_identity
 from app.errors import ContractError
 from app.stored import decode_line
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def from_epoch_ms(value: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=value)
 
 
 @dataclass(frozen=True, slots=True)

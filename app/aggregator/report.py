@@ -66,6 +66,8 @@ def to_document(result: HourlyResult) -> dict[str, Any]:
             "ingest_to_persist_ms": None
             if latency is None
             else {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99, "samples": latency.samples},
+            "anomalies": sum(sum(v.anomalies.values()) for v in result.vehicles),
+            "clock_off_vehicles": sum(1 for v in result.vehicles if v.clock_off),
         },
         "vehicles": [
             {
@@ -79,6 +81,12 @@ def to_document(result: HourlyResult) -> dict[str, Any]:
                     name: {"min": s.min, "max": s.max, "mean": s.mean, "count": s.count}
                     for name, s in v.signals.items()
                 },
+                "vehicle_delay_ms": None
+                if v.vehicle_delay_ms is None
+                else {"p50": v.vehicle_delay_ms[0], "p95": v.vehicle_delay_ms[1]},
+                "clock_offset_ms": v.clock_offset_ms,
+                "clock_off": v.clock_off,
+                "anomalies": dict(v.anomalies),
             }
             for v in result.vehicles
         ],

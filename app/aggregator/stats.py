@@ -21,11 +21,17 @@ The choices that shape every statistic:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 PERCENTILES: Final = (50, 95, 99)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_epoch_ms(value: int) -> datetime:
+    """Epoch milliseconds as a UTC datetime (exact: no float on the way)."""
+    return _EPOCH + timedelta(milliseconds=value)
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -49,6 +55,14 @@ class VehicleStats:
     first_timestamp: datetime
     last_timestamp: datetime
     signals: Mapping[str, SignalStats]
+    #: receiver time minus vehicle time over the distinct records (ms): p50 and p95
+    vehicle_delay_ms: tuple[int, int] | None = None
+    #: the smallest delay of the hour: network time can only add to it, so it bounds the clock's offset
+    clock_offset_ms: int | None = None
+    #: |clock_offset_ms| beyond TELEMETRY_CLOCK_OFFSET_LIMIT_SECONDS
+    clock_off: bool = False
+    #: anomaly episodes of the hour, per rule (the hourly job's rules pass)
+    anomalies: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:

@@ -27,6 +27,8 @@ _DUCKDB_TYPES: Final = {
     "double": "DOUBLE",
     "int": "INTEGER",
     "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+    "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
     "map<string,struct<min:double,max:double,mean:double,count:bigint>>": (
         "MAP(VARCHAR, STRUCT(min DOUBLE, max DOUBLE, mean DOUBLE, count BIGINT))"
     ),

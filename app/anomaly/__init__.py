@@ -7,7 +7,16 @@ the measured figures.
 """
 
 from app.anomaly.engine import EngineStats, RuleEngine
-from app.anomaly.rules import RULES, Alert, Episode, Thresholds
+from app.anomaly.rules import PER_SAMPLE_RULES, RULES, Alert, Episode, Thresholds
 from app.anomaly.timestamps import event_ms
 
-__all__ = ["RULES", "Alert", "EngineStats", "Episode", "RuleEngine", "Thresholds", "event_ms"]
+__all__ = [
+    "PER_SAMPLE_RULES",
+    "RULES",
+    "Alert",
+    "EngineStats",
+    "Episode",
+    "RuleEngine",
+    "Thresholds",
+    "event_ms",
+]

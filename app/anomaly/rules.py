@@ -62,6 +62,10 @@ RULES: Final = (
     STUCK_SIGNAL,
     SILENT,
 )
+#: Rules judged on one sample alone: right wherever the sample lands, so also right live when
+#: several consumer tasks each see part of a vehicle's records (docs/anomalies.md). The others need
+#: the vehicle's whole stream over the window.
+PER_SAMPLE_RULES: Final = frozenset({OUT_OF_RANGE, OVER_TEMPERATURE, TEMPERATURE_SPREAD, CELL_VOLTAGE_SPREAD})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ message is buffered only when every line in it is a record, and what is buffered
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.errors import ContractError
 from app.stored import decode_line
@@ -17,10 +18,13 @@ class DecodedBody:
     """The records of one message, grouped by the UTC hour of their `ingest_received_at`.
 
     Lines are canonical and carry no newline. `event_ms` and `ingest_ms` are the records' vehicle
-    and receiver times in epoch milliseconds, for the latency figures of the batch.
+    and receiver times in epoch milliseconds, for the latency figures of the batch; `vehicles` and
+    `payloads` (parallel to them) are what the live anomaly rules read once the batch is stored.
     """
 
     groups: dict[str, list[bytes]] = field(default_factory=dict)
+    vehicles: list[str] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
     event_ms: list[float] = field(default_factory=list)
     ingest_ms: list[float] = field(default_factory=list)
     nbytes: int = 0
@@ -44,6 +48,8 @@ def decode_body(body: bytes) -> DecodedBody:
         group.append(record.line)
         decoded.event_ms.append(record.event_ms)
         decoded.ingest_ms.append(record.ingest_ms)
+        decoded.vehicles.append(record.fields["vehicle_id"])
+        decoded.payloads.append(record.fields["payload"])
         decoded.nbytes += len(record.line) + 1
     if not decoded.event_ms:
         raise ContractError("body", "holds no record")

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.aws import resolve_queue_url, s3_client, sqs_client
+from app.consumer.live_rules import LiveRules, rules_for
 from app.consumer.ports import SqsQueue
 from app.consumer.service import Consumer
 from app.errors import ConfigurationError
@@ -38,11 +39,15 @@ def build_consumer(settings: Settings, *, metrics: Metrics) -> Consumer:
     )
     queue_url = resolve_url(sqs, url=settings.queue_url, name=settings.queue_name, variable="QUEUE")
     s3 = s3_client(settings, pool_size=settings.consumer_writers + 1)
+    alerting = rules_for(settings.live_rules)
     return Consumer(
         settings=settings,
         queue=SqsQueue(sqs, queue_url),
         store=S3ObjectStore(s3, settings.bucket),
         metrics=metrics,
+        live_rules=LiveRules(thresholds=settings.thresholds(), alerting=alerting, metrics=metrics)
+        if alerting
+        else None,
     )
 
 

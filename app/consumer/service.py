@@ -33,6 +33,7 @@ from typing import Final
 from app.consumer.batching import Batch, Buffer, BufferedMessage, FlushReason, PartObject, build_objects
 from app.consumer.decode import decode_body
 from app.consumer.latency import percentile, rank_sample
+from app.consumer.live_rules import LiveRules
 from app.consumer.ports import SQS_BATCH_LIMIT, MessageQueue, ReceivedMessage
 from app.errors import ContractError, PersistError, QueueError
 from app.object_store import ObjectWriter
@@ -88,7 +89,13 @@ class Consumer:
     """Drains the queue into S3; see the module docstring for the threads and the guarantees."""
 
     def __init__(
-        self, *, settings: Settings, queue: MessageQueue, store: ObjectWriter, metrics: Metrics
+        self,
+        *,
+        settings: Settings,
+        queue: MessageQueue,
+        store: ObjectWriter,
+        metrics: Metrics,
+        live_rules: LiveRules | None = None,
     ) -> None:
         self._settings = settings
         self._queue = queue
@@ -112,6 +119,7 @@ class Consumer:
         self._pollers: list[threading.Thread] = []
         self._writers: list[threading.Thread] = []
         self._ticker: threading.Thread | None = None
+        self._rules = live_rules
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -126,6 +134,8 @@ class Consumer:
             for i in range(s.consumer_writers)
         ]
         self._ticker = threading.Thread(target=self._tick_loop, name="ticker", daemon=True)
+        if self._rules is not None:
+            self._rules.start()
         for thread in [*self._writers, self._ticker, *self._pollers]:
             thread.start()
         log.info(
@@ -179,6 +189,8 @@ class Consumer:
         for thread in self._writers:
             thread.join(max(0.0, deadline - time.monotonic()))
         unfinished = [t.name for t in self._writers if t.is_alive()]
+        if self._rules is not None:
+            self._rules.stop(timeout=max(0.1, deadline - time.monotonic()))
         self._ticker_stop.set()
         self._wake.set()
         if self._ticker is not None:
@@ -391,6 +403,10 @@ class Consumer:
             stored.append(obj)
         persisted_ms = time.time() * 1000.0
         done = [item for item in batch.messages if item.message_id not in unsaved_ids]
+        if self._rules is not None and done:
+            self._rules.submit(
+                [(d.body.vehicles, d.body.event_ms, d.body.ingest_ms, d.body.payloads) for d in done]
+            )
         held = self._forget(item.message_id for item in batch.messages)
         to_delete = [held.get(item.message_id, item.message) for item in done]
         failed_deletes = self._queue.delete(to_delete) if to_delete else []
@@ -453,6 +469,10 @@ class Consumer:
     ) -> None:
         """The write_batch log line (exact percentiles) and one EMF event (rank-sampled arrays)."""
         e2e = sorted(persisted_ms - t for item in done for t in item.body.event_ms)
+        # the vehicle's clock against the receiver's: network, buffering in the car, and clock skew
+        vehicle_delay = sorted(
+            i - e for item in done for e, i in zip(item.body.event_ms, item.body.ingest_ms, strict=True)
+        )
         ingest = sorted(persisted_ms - t for item in done for t in item.body.ingest_ms)
         queued = sorted(
             max(0.0, item.message.received_wall_ms - item.message.sent_timestamp_ms) for item in done
@@ -470,6 +490,7 @@ class Consumer:
                 e2e_p95_ms=percentile(e2e, 95),
                 e2e_p99_ms=percentile(e2e, 99),
                 queue_p95_ms=percentile(queued, 95),
+                vehicle_delay_p95_ms=percentile(vehicle_delay, 95),
                 processing_ms=processing_ms,
                 ingest_p50_ms=percentile(ingest, 50),
                 ingest_p95_ms=percentile(ingest, 95),
@@ -488,6 +509,7 @@ class Consumer:
                 "IngestToPersistMs": rank_sample(ingest),
                 "EndToEndMs": rank_sample(e2e),
                 "QueueTimeMs": rank_sample(queued),
+                "VehicleDelayMs": rank_sample(vehicle_delay),
                 "BatchRecords": size,
                 "BatchBytes": raw_bytes,
                 "ProcessingMs": processing_ms,
@@ -499,6 +521,7 @@ class Consumer:
                 "IngestToPersistMs": "Milliseconds",
                 "EndToEndMs": "Milliseconds",
                 "QueueTimeMs": "Milliseconds",
+                "VehicleDelayMs": "Milliseconds",
                 "BatchRecords": "Count",
                 "BatchBytes": "Bytes",
                 "ProcessingMs": "Milliseconds",

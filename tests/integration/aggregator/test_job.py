@@ -146,6 +146,12 @@ def test_every_statistic_over_plain_and_gzip_objects(
             "battery_soc": {"min": 60.0, "max": 80.0, "mean": 70.0, "count": 3},
             "cell_temp_max": {"min": 30.0, "max": 34.0, "mean": 32.0, "count": 2},
         },
+        # receiver minus vehicle time over the 3 distinct records: 2100, 200 and 300 ms
+        "vehicle_delay_ms": {"p50": 300, "p95": 2100},
+        "clock_offset_ms": 200,
+        "clock_off": False,
+        # minutes between records: the hourly rules see the vehicle silent before each and after the last
+        "anomalies": {"silent": 3},
     }
     assert veh_b == {
         "vehicle_id": "veh-b",
@@ -155,6 +161,10 @@ def test_every_statistic_over_plain_and_gzip_objects(
         "first_timestamp": "2025-10-19T12:10:00.000Z",
         "last_timestamp": "2025-10-19T12:10:00.000Z",
         "signals": {"battery_soc": {"min": 50.0, "max": 50.0, "mean": 50.0, "count": 1}},
+        "vehicle_delay_ms": {"p50": 400, "p95": 400},
+        "clock_offset_ms": 400,
+        "clock_off": False,
+        "anomalies": {"silent": 1},  # one record: silent from it to the end of the hour
     }
     assert doc["hour"] == "2025-10-19T12"
     assert doc["generated_at"] == "2025-10-19T13:05:00.000Z"
@@ -179,7 +189,11 @@ def test_every_statistic_over_plain_and_gzip_objects(
     messages = [r.getMessage() for r in caplog.records]
     assert f"event=aggregate_invalid_line key={PARTITION}part-2.jsonl.gz line=5 rule=json_invalid" in messages
     assert f"event=aggregate_skip_object key={PARTITION}_manifest.txt reason=not_jsonl" in messages
-    (event,) = metrics.events
+    event, *anomaly_events = metrics.events
+    assert [(e["metrics"], e["dimensions"]) for e in anomaly_events] == [
+        ({"AnomalyEpisodes": 4}, {"Rule": "silent"}),  # 3 of veh-a, 1 of veh-b
+        ({"ClockOffVehicles": 0}, {}),
+    ]
     assert {k: event["metrics"][k] for k in ("Vehicles", "Records", "DistinctRecords", "InvalidLines")} == {
         "Vehicles": 2,
         "Records": 6,
@@ -204,6 +218,8 @@ def test_empty_hour_writes_a_valid_empty_result(bucket: Bucket) -> None:
         "invalid_lines": 0,
         "unreadable_objects": 0,
         "ingest_to_persist_ms": None,
+        "anomalies": 0,
+        "clock_off_vehicles": 0,
     }
     assert bucket.get(CSV_KEY).decode().splitlines() == [
         "vehicle_id,records,distinct,duplicates,first_timestamp,last_timestamp"

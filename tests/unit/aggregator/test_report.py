@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import UTC, datetime
 
@@ -53,7 +54,14 @@ TEMP = SignalStats(min=-5.5, max=1.5, mean=-2.0, count=2)
 
 def test_document_carries_every_field() -> None:
     latency = LatencyPercentiles(p50=12, p95=40, p99=80, samples=8)
-    doc = to_document(result(vehicles=[vehicle("veh-a", battery_soc=SOC)], latency=latency))
+    checked = dataclasses.replace(
+        vehicle("veh-a", battery_soc=SOC),
+        vehicle_delay_ms=(150, 400),
+        clock_offset_ms=-45_000,
+        clock_off=True,
+        anomalies={"cell_voltage_spread": 1, "silent": 1},
+    )
+    doc = to_document(result(vehicles=[checked], latency=latency))
     assert doc == {
         "hour": "2025-10-19T12",
         "generated_at": "2025-10-19T13:05:00.250Z",
@@ -67,6 +75,8 @@ def test_document_carries_every_field() -> None:
             "invalid_lines": 1,
             "unreadable_objects": 0,
             "ingest_to_persist_ms": {"p50": 12, "p95": 40, "p99": 80, "samples": 8},
+            "anomalies": 2,
+            "clock_off_vehicles": 1,
         },
         "vehicles": [
             {
@@ -77,10 +87,14 @@ def test_document_carries_every_field() -> None:
                 "first_timestamp": "2025-10-19T12:00:00.001Z",
                 "last_timestamp": "2025-10-19T12:59:59.999Z",
                 "signals": {"battery_soc": {"min": 10.0, "max": 30.0, "mean": 20.0, "count": 3}},
+                "vehicle_delay_ms": {"p50": 150, "p95": 400},
+                "clock_offset_ms": -45000,
+                "clock_off": True,
+                "anomalies": {"cell_voltage_spread": 1, "silent": 1},
             }
         ],
     }
-    assert orjson.loads(to_json(result(vehicles=[vehicle("veh-a", battery_soc=SOC)], latency=latency))) == doc
+    assert orjson.loads(to_json(result(vehicles=[checked], latency=latency))) == doc
 
 
 def test_empty_hour_is_a_valid_document_with_zero_rate_and_no_latency() -> None:
