@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt test test-fast demo loadtest bench chaos schema clean
+.PHONY: help venv lint fmt test test-fast demo loadtest bench chaos detection schema clean
 .PHONY: lock
 
 help: ## list the targets
@@ -53,6 +53,11 @@ demo: $(STAMP) ## run the whole pipeline end to end on the embedded AWS stack
 LOADTEST_ARGS ?=
 loadtest: $(STAMP) ## Locust, 10,000 records by default, then zero-loss and p95 checks against S3
 	$(BIN)/python -m loadtest.run --messages 10000 $(LOADTEST_ARGS)
+
+# DETECTION_ARGS adds options, e.g. --vehicles 50 --minutes 5 for a quick look
+DETECTION_ARGS ?=
+detection: $(STAMP) ## faults in 5 % of 500 simulated vehicles for an hour (30 min at 2x): recall, delay, false alarms; out/detection.json
+	$(BIN)/python -m bench.detection_bench $(DETECTION_ARGS)
 
 # CHAOS_ARGS adds options, e.g. --only 3,6
 CHAOS_ARGS ?=

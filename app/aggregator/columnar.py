@@ -356,6 +356,8 @@ class HourEngine:
 
         Only the well-known signals reach the rules (they read no other); each record's payload is
         rebuilt from its typed columns. The episodes' counts join the per-vehicle statistics.
+        `until_ms` is the hour's end: a vehicle silent from its last sample to the end of the data
+        (the hour's end, or the fleet's newest sample if earlier) gets a `silent` episode.
         """
         signals = curated().signals
         columns = ", ".join(f'"{name}"' for name in signals)
@@ -372,7 +374,10 @@ class HourEngine:
                     row[2],
                     {name: value for name, value in zip(signals, row[3:], strict=True) if value is not None},
                 )
-        episodes = engine.close(until_ms=until_ms)
+        # Silence at the end of the data is measured to the fleet's newest sample, not to the hour's
+        # end: an hour run before it is over (a demo, a late replay) must not make every car silent.
+        newest = self._scalar('SELECT max(epoch_ms("timestamp")) FROM curated')
+        episodes = engine.close(until_ms=min(until_ms, int(newest)) if newest is not None else until_ms)
         self._con.execute(
             "CREATE TEMP TABLE anomaly_counts (vehicle_id VARCHAR, rule VARCHAR, episodes BIGINT)"
         )

@@ -85,6 +85,16 @@ class LiveRules:
         """Judge what was submitted, then end the thread (bounded: shutdown has a budget)."""
         self._inbox.put(None)
         self._thread.join(timeout)
+        stats = self.stats()
+        log.info(
+            kv(
+                "live_rules_stopped",
+                records=stats.records,
+                us_per_record=f"{stats.us_per_record:.2f}",
+                alerts=sum(stats.alerts.values()),
+                suppressed=stats.suppressed,
+            )
+        )
 
     def stats(self) -> LiveRulesStats:
         with self._lock:

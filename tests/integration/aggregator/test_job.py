@@ -150,8 +150,8 @@ def test_every_statistic_over_plain_and_gzip_objects(
         "vehicle_delay_ms": {"p50": 300, "p95": 2100},
         "clock_offset_ms": 200,
         "clock_off": False,
-        # minutes between records: the hourly rules see the vehicle silent before each and after the last
-        "anomalies": {"silent": 3},
+        # minutes between its records: the hourly rules see the vehicle silent between them
+        "anomalies": {"silent": 2},
     }
     assert veh_b == {
         "vehicle_id": "veh-b",
@@ -164,7 +164,7 @@ def test_every_statistic_over_plain_and_gzip_objects(
         "vehicle_delay_ms": {"p50": 400, "p95": 400},
         "clock_offset_ms": 400,
         "clock_off": False,
-        "anomalies": {"silent": 1},  # one record: silent from it to the end of the hour
+        "anomalies": {"silent": 1},  # one record: silent from it to the fleet's last sample (12:45)
     }
     assert doc["hour"] == "2025-10-19T12"
     assert doc["generated_at"] == "2025-10-19T13:05:00.000Z"
@@ -191,7 +191,7 @@ def test_every_statistic_over_plain_and_gzip_objects(
     assert f"event=aggregate_skip_object key={PARTITION}_manifest.txt reason=not_jsonl" in messages
     event, *anomaly_events = metrics.events
     assert [(e["metrics"], e["dimensions"]) for e in anomaly_events] == [
-        ({"AnomalyEpisodes": 4}, {"Rule": "silent"}),  # 3 of veh-a, 1 of veh-b
+        ({"AnomalyEpisodes": 3}, {"Rule": "silent"}),  # 2 of veh-a, 1 of veh-b
         ({"ClockOffVehicles": 0}, {}),
     ]
     assert {k: event["metrics"][k] for k in ("Vehicles", "Records", "DistinctRecords", "InvalidLines")} == {
