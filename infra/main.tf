@@ -45,6 +45,8 @@ locals {
   }
   dlq_message_retention_seconds = local.defaults.dlq.message_retention_seconds
   lifecycle_days                = local.defaults.lifecycle
+  # raw/'s expiry: the variable, or the file's default (the embedded stack expires raw/ at that).
+  raw_retention_days = coalesce(var.raw_retention_days, local.defaults.lifecycle.raw_expiration_days)
 
   tags = merge(
     {

@@ -280,8 +280,25 @@ variable "ecr_force_delete" {
   default     = false
 }
 
+variable "raw_retention_days" {
+  description = "Days raw/ (the consumer's JSON Lines) is kept: the replay window in which a failed or wrong hour can be re-run (`telemetry aggregate --hour`) from the records as stored. The data itself is kept in curated/ (curated_expiration_days). Null: lifecycle.raw_expiration_days of app/pipeline_defaults.json (7: a weekend plus the days to fix and re-run; infra/README.md, \"Retention\"). raw/ never transitions, whatever this says."
+  type        = number
+  default     = null
+
+  validation {
+    # S3 expires an object at the first midnight UTC after its count of days, so 2 days keeps
+    # every raw object at least 48 h: past the scheduled run's --lookback (2 h; the app allows
+    # at most 24) and its retries, and past a night's failure noticed the next morning.
+    condition = var.raw_retention_days == null || (
+      floor(coalesce(var.raw_retention_days, 0)) == coalesce(var.raw_retention_days, 0) &&
+      coalesce(var.raw_retention_days, 0) >= 2 && coalesce(var.raw_retention_days, 0) <= 365
+    )
+    error_message = "raw_retention_days must be a whole number of days, 2-365: under 2 days raw/ could expire before a failed hour (or the scheduled run's --lookback) is re-run; beyond a year raw/ is an untiered archive, which is curated/'s job."
+  }
+}
+
 variable "raw_partition_years" {
-  description = "Years the Athena partition projection of raw/ enumerates (inclusive)."
+  description = "Years the Athena partition projection of raw/, curated/ and vehicle_stats/ enumerates (inclusive)."
   type = object({
     first = number
     last  = number

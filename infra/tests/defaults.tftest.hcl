@@ -64,15 +64,29 @@ run "names_and_settings_match_the_embedded_stack" {
         abort       = length(r.abort_incomplete_multipart_upload) > 0 ? r.abort_incomplete_multipart_upload[0].days_after_initiation : null
       }
       } == {
-      "raw-tiering-and-expiry" = {
+      "raw-expiry" = {
         prefix      = var.shared.raw_prefix
-        transitions = { STANDARD_IA = var.shared.lifecycle.raw_transition_ia_days, GLACIER_IR = var.shared.lifecycle.raw_transition_glacier_ir_days }
+        transitions = {}
         expiration  = var.shared.lifecycle.raw_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
+      "curated-tiering-and-expiry" = {
+        prefix      = var.shared.curated_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.curated_transition_ia_days, GLACIER_IR = var.shared.lifecycle.curated_transition_glacier_ir_days }
+        expiration  = var.shared.lifecycle.curated_expiration_days
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
         abort       = null
       }
       "aggregates-tiering-and-expiry" = {
         prefix      = var.shared.aggregates_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
+        expiration  = var.shared.lifecycle.aggregates_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
+      "vehicle-stats-tiering-and-expiry" = {
+        prefix      = var.shared.vehicle_stats_prefix
         transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
         expiration  = var.shared.lifecycle.aggregates_expiration_days
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
