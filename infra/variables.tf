@@ -184,14 +184,20 @@ variable "consumer" {
 }
 
 variable "aggregator" {
-  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size, the EventBridge Scheduler expression (UTC), and the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one."
+  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size (DuckDB gets half the memory, TELEMETRY_HOURLY_MEMORY_MB), the EventBridge Scheduler expression (UTC), the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one, and the task's ephemeral storage in GiB (20 is Fargate's free default; the hour is staged and spilled there: ~6 GB of JSON for 20 M records)."
   type = object({
-    cpu                 = optional(number, 1024)
-    memory              = optional(number, 2048)
-    schedule_expression = optional(string, "cron(5 * * * ? *)")
-    timeout_seconds     = optional(number, 1800)
+    cpu                   = optional(number, 1024)
+    memory                = optional(number, 2048)
+    schedule_expression   = optional(string, "cron(5 * * * ? *)")
+    timeout_seconds       = optional(number, 1800)
+    ephemeral_storage_gib = optional(number, 30)
   })
   default = {}
+
+  validation {
+    condition     = var.aggregator.ephemeral_storage_gib >= 20 && var.aggregator.ephemeral_storage_gib <= 200 && floor(var.aggregator.ephemeral_storage_gib) == var.aggregator.ephemeral_storage_gib
+    error_message = "aggregator.ephemeral_storage_gib must be a whole number of GiB, 20-200: Fargate includes 20 and takes 21-200."
+  }
 
   validation {
     condition     = var.aggregator.timeout_seconds >= 60 && var.aggregator.timeout_seconds <= 3300 && floor(var.aggregator.timeout_seconds) == var.aggregator.timeout_seconds

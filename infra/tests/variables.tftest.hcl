@@ -175,3 +175,16 @@ run "raw_retention_beyond_a_year_is_refused" {
   variables { raw_retention_days = 400 }
   expect_failures = [var.raw_retention_days]
 }
+
+# Fargate takes 21-200 GiB of ephemeral storage (20 is the free default).
+run "aggregator_storage_outside_fargates_range_is_refused" {
+  command = plan
+  variables { aggregator = { ephemeral_storage_gib = 250 } }
+  expect_failures = [var.aggregator]
+}
+
+run "aggregator_storage_below_the_free_20_gib_is_refused" {
+  command = plan
+  variables { aggregator = { ephemeral_storage_gib = 10 } }
+  expect_failures = [var.aggregator]
+}
