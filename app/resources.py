@@ -25,8 +25,7 @@ class QueueDefaults:
 
 @dataclass(frozen=True, slots=True)
 class LifecycleDefaults:
-    raw_transition_ia_days: int
-    raw_transition_glacier_ir_days: int
+    #: raw/ is the replay window (infra's raw_retention_days defaults to it): no transitions.
     raw_expiration_days: int
     aggregates_transition_ia_days: int
     aggregates_expiration_days: int
@@ -79,23 +78,21 @@ def pipeline_defaults() -> PipelineDefaults:
 
 
 def lifecycle_rules(defaults: PipelineDefaults) -> list[dict[str, Any]]:
-    """S3 lifecycle rules in the PutBucketLifecycleConfiguration shape.
+    """S3 lifecycle rules in the PutBucketLifecycleConfiguration shape (infra/s3.tf makes the same).
 
-    STANDARD_IA needs >= 30 days in STANDARD and GLACIER_IR >= 90 days from creation; S3 does not
-    transition objects under 128 KiB by default, which is one reason the consumer flushes by size.
-    Versioning is on (an overwritten or deleted object stays recoverable for a while), so the
-    tiering rules also expire noncurrent versions.
+    raw/ is the replay window: the curated Parquet keeps the data, so raw/ only has to outlive
+    the time it takes to notice a failed hour and re-run it; it expires after a few days and never
+    transitions (an object that expires before day 30 cannot go to STANDARD_IA). The kept data
+    tiers: STANDARD_IA needs >= 30 days in STANDARD and GLACIER_IR bills >= 90 days; S3 does not
+    transition objects under 128 KiB by default. Versioning is on (an overwritten or deleted object
+    stays recoverable for a while), so every rule also expires noncurrent versions.
     """
     lc = defaults.lifecycle
     return [
         {
-            "ID": "raw-tiering-and-expiry",
+            "ID": "raw-expiry",
             "Status": "Enabled",
             "Filter": {"Prefix": defaults.raw_prefix},
-            "Transitions": [
-                {"Days": lc.raw_transition_ia_days, "StorageClass": "STANDARD_IA"},
-                {"Days": lc.raw_transition_glacier_ir_days, "StorageClass": "GLACIER_IR"},
-            ],
             "Expiration": {"Days": lc.raw_expiration_days},
             "NoncurrentVersionExpiration": {"NoncurrentDays": lc.noncurrent_version_expiration_days},
         },

@@ -6,9 +6,20 @@
 # EMF: aws-embedded-metrics on ECS would pick its agent sink (TCP 25888) and, with no CloudWatch
 # agent beside the task, lose every metric. AWS_EMF_ENVIRONMENT=local sends EMF to stdout,
 # awslogs ships it, and CloudWatch extracts the metrics from the log group.
+#
+# The hourly job's disk: it stages the hour's raw objects and DuckDB spills beyond its memory
+# limit (TELEMETRY_HOURLY_MEMORY_MB, half the task's memory; the rest is Python, boto3 and the
+# Parquet writer) to TELEMETRY_HOURLY_WORK_DIR. Root filesystems are read-only, so that
+# directory is a bind mount of the task's ephemeral storage (var.aggregator.ephemeral_storage_gib,
+# 30 GiB by default: an hour of 20 M records stages ~6 GB of JSON, and spill files sit beside
+# it). A Fargate bind mount is owned by root (0755) unless the image declares the path as a
+# VOLUME owned by its user: the Dockerfile must `mkdir` it, `chown 10001:10001` it and declare
+# `VOLUME ["/var/scratch"]` (infra/README.md, "The hourly job's disk").
 
 locals {
   image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+
+  aggregator_scratch = "/var/scratch"
 
   common_environment = {
     AWS_REGION                           = var.region
@@ -18,6 +29,8 @@ locals {
     TELEMETRY_BUCKET                     = aws_s3_bucket.this.id
     TELEMETRY_RAW_PREFIX                 = local.raw_prefix
     TELEMETRY_AGGREGATES_PREFIX          = local.aggregates_prefix
+    TELEMETRY_CURATED_PREFIX             = local.curated_prefix
+    TELEMETRY_VEHICLE_STATS_PREFIX       = local.vehicle_stats_prefix
     TELEMETRY_VISIBILITY_TIMEOUT_SECONDS = tostring(local.queue.visibility_timeout_seconds)
     TELEMETRY_MAX_RECEIVE_COUNT          = tostring(local.queue.max_receive_count)
     TELEMETRY_LOG_LEVEL                  = var.log_level
@@ -45,6 +58,7 @@ locals {
         protocol      = "tcp"
         appProtocol   = "http"
       }]
+      mount_points = null
       health_check = {
         command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.receiver_port}/healthz', timeout=2)"]
         interval    = 15
@@ -65,20 +79,25 @@ locals {
       )
       secrets       = []
       port_mappings = []
+      mount_points  = null
       health_check  = null
     }
     aggregator = {
       # coreutils' timeout (in the Debian base image) ends a stuck run: SIGTERM after
       # timeout_seconds, SIGKILL 20 s later, exit 124, which the task-stopped rule (events.tf)
       # reports; without it a hung run would hold a task until someone noticed.
-      entry_point   = ["timeout", "--kill-after=20s", "${var.aggregator.timeout_seconds}s", "telemetry"]
-      command       = ["aggregate", "--lookback", "2"] # the last complete hour, and the 2 before for late data
-      cpu           = var.aggregator.cpu
-      memory        = var.aggregator.memory
-      stop_timeout  = 30
-      environment   = {}
+      entry_point  = ["timeout", "--kill-after=20s", "${var.aggregator.timeout_seconds}s", "telemetry"]
+      command      = ["aggregate", "--lookback", "2"] # the last complete hour, and the 2 before for late data
+      cpu          = var.aggregator.cpu
+      memory       = var.aggregator.memory
+      stop_timeout = 30
+      environment = {
+        TELEMETRY_HOURLY_MEMORY_MB = tostring(floor(var.aggregator.memory / 2))
+        TELEMETRY_HOURLY_WORK_DIR  = local.aggregator_scratch
+      }
       secrets       = []
       port_mappings = []
+      mount_points  = [{ sourceVolume = "scratch", containerPath = local.aggregator_scratch, readOnly = false }]
       health_check  = null
     }
   }
@@ -95,6 +114,7 @@ locals {
         readonlyRootFilesystem = true
         stopTimeout            = c.stop_timeout
         portMappings           = c.port_mappings
+        mountPoints            = c.mount_points
         healthCheck            = c.health_check
         linuxParameters        = { initProcessEnabled = true } # PID 1 forwards SIGTERM, reaps children
         environment = [
@@ -155,6 +175,24 @@ resource "aws_ecs_task_definition" "this" {
   runtime_platform {
     operating_system_family = "LINUX"
     cpu_architecture        = var.cpu_architecture
+  }
+
+  # The aggregator's scratch volume: a bind mount on the task's ephemeral storage (see the top).
+  dynamic "volume" {
+    for_each = each.value.mount_points == null ? [] : toset([for m in each.value.mount_points : m.sourceVolume])
+
+    content {
+      name = volume.value
+    }
+  }
+
+  # Fargate includes 20 GiB; only a larger size is set (and billed per GiB-hour of the task).
+  dynamic "ephemeral_storage" {
+    for_each = each.key == "aggregator" && var.aggregator.ephemeral_storage_gib > 20 ? [var.aggregator.ephemeral_storage_gib] : []
+
+    content {
+      size_in_gib = ephemeral_storage.value
+    }
   }
 }
 

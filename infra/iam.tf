@@ -5,7 +5,8 @@
 #              sqs:GetQueueAttributes for its readiness probe (GET /readyz asks for the QueueArn)
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
-#   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under aggregates/
+#   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under
+#              aggregates/, curated/ and vehicle_stats/ (it never reads back what it writes)
 #   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
 #              of the tasks RunTask creates there (the schedule propagates tags, which AWS
 #              authorises separately), iam:PassRole of the aggregator's two roles only, and
@@ -88,10 +89,13 @@ locals {
           Resource = "${aws_s3_bucket.this.arn}/${local.raw_prefix}*"
         },
         {
-          Sid      = "WriteAggregates"
+          # The hour's outputs, each to a fixed key a re-run overwrites. Large Parquet files go up
+          # as multipart uploads, which s3:PutObject authorises; one that fails half-way is
+          # cleaned up by the bucket's abort-incomplete-multipart-uploads rule (s3.tf).
+          Sid      = "WriteHourlyOutputs"
           Effect   = "Allow"
           Action   = ["s3:PutObject"]
-          Resource = "${aws_s3_bucket.this.arn}/${local.aggregates_prefix}*"
+          Resource = [for prefix in [local.aggregates_prefix, local.curated_prefix, local.vehicle_stats_prefix] : "${aws_s3_bucket.this.arn}/${prefix}*"]
         },
       ], local.bucket_kms_statements)
     }

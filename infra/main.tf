@@ -31,8 +31,10 @@ locals {
   # Bucket names are global: the default carries environment and account so it is unique.
   bucket_name = coalesce(var.bucket_name, "${local.defaults.bucket_name}-${var.environment}-${local.account_id}")
 
-  raw_prefix        = local.defaults.raw_prefix
-  aggregates_prefix = local.defaults.aggregates_prefix
+  raw_prefix           = local.defaults.raw_prefix
+  aggregates_prefix    = local.defaults.aggregates_prefix
+  curated_prefix       = local.defaults.curated_prefix
+  vehicle_stats_prefix = local.defaults.vehicle_stats_prefix
 
   queue = {
     visibility_timeout_seconds = coalesce(var.queue.visibility_timeout_seconds, local.defaults.queue.visibility_timeout_seconds)
@@ -43,6 +45,8 @@ locals {
   }
   dlq_message_retention_seconds = local.defaults.dlq.message_retention_seconds
   lifecycle_days                = local.defaults.lifecycle
+  # raw/'s expiry: the variable, or the file's default (the embedded stack expires raw/ at that).
+  raw_retention_days = coalesce(var.raw_retention_days, local.defaults.lifecycle.raw_expiration_days)
 
   tags = merge(
     {

@@ -72,8 +72,21 @@ output "dashboard_name" {
 }
 
 output "athena_table" {
-  description = "Glue database.table over raw/ (partition projection; no crawler)."
+  description = "Glue database.table over raw/ (partition projection; no crawler). Kept for existing scripts; athena_tables names all three."
   value       = "${aws_glue_catalog_database.this.name}.${aws_glue_catalog_table.raw.name}"
+}
+
+output "glue_database" {
+  description = "Glue database of the Athena tables (raw, curated, vehicle_stats); docs/queries.md."
+  value       = aws_glue_catalog_database.this.name
+}
+
+output "athena_tables" {
+  description = "Athena table name => database.table: raw (JSON Lines, the replay window), curated (one typed row per distinct record, Parquet) and vehicle_stats (per vehicle per hour, Parquet)."
+  value = {
+    for t in concat([aws_glue_catalog_table.raw], values(aws_glue_catalog_table.parquet)) :
+    t.name => "${aws_glue_catalog_database.this.name}.${t.name}"
+  }
 }
 
 output "app_environment" {

@@ -1,4 +1,5 @@
-# Data bucket: raw/ (consumer output, JSON Lines by hour) and aggregates/ (hourly roll-ups).
+# Data bucket: raw/ (consumer output, JSON Lines by hour: the replay window), curated/ and
+# vehicle_stats/ (the hourly job's Parquet) and aggregates/ (its JSON and CSV documents).
 # Same settings as the embedded AWS stack (app/embedded_aws.py, app/resources.py:lifecycle_rules).
 #
 # Versioning: Enabled. The consumer may overwrite an object (a redelivered batch writes the same
@@ -8,10 +9,9 @@
 #
 # Lifecycle and object size: since September 2024 S3 does not transition objects smaller than
 # 128 KB unless a rule asks for it (transition_default_minimum_object_size). Raw objects are one
-# consumer flush each; at low rates (a few records per 2 s flush, well under 128 KB) they stay in
-# STANDARD until they expire, which is also the cheapest outcome for them (IA bills at least
-# 128 KB per object and $0.01 per 1,000 transitions). Only flushes of 128 KB and more
-# (roughly 400+ records) move to STANDARD_IA and GLACIER_IR; see README "Costs".
+# consumer flush each (a few records per 2 s flush at low rates, well under 128 KB) and live
+# only raw_retention_days, so raw/ has no transitions at all. The hourly job's objects are one
+# per hour: curated/ and vehicle_stats/ tier. See infra/README.md, "Costs per month".
 
 locals {
   bucket_kms = var.bucket_encryption == "SSE-KMS"
@@ -96,26 +96,20 @@ resource "aws_s3_bucket_policy" "this" {
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
+  # raw/: the replay window. Expires after var.raw_retention_days and never transitions: an
+  # object that expires before day 30 cannot go to STANDARD_IA (and would pay IA's 30-day minimum
+  # if it did); at the default flush its objects are under 128 KB, which S3 does not transition
+  # anyway. The data is kept in curated/ (below), typed, deduplicated and ~30x smaller.
   rule {
-    id     = "raw-tiering-and-expiry"
+    id     = "raw-expiry"
     status = "Enabled"
 
     filter {
       prefix = local.raw_prefix
     }
 
-    transition {
-      days          = local.lifecycle_days.raw_transition_ia_days
-      storage_class = "STANDARD_IA"
-    }
-
-    transition {
-      days          = local.lifecycle_days.raw_transition_glacier_ir_days
-      storage_class = "GLACIER_IR"
-    }
-
     expiration {
-      days = local.lifecycle_days.raw_expiration_days
+      days = local.raw_retention_days
     }
 
     noncurrent_version_expiration {
@@ -123,25 +117,63 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # curated/: the data kept, tiered as raw/ was (IA at 30 days, Glacier IR at 90, expiry at
+  # curated_expiration_days). One Parquet object per hour, well above 128 KB at any real rate.
   rule {
-    id     = "aggregates-tiering-and-expiry"
+    id     = "curated-tiering-and-expiry"
     status = "Enabled"
 
     filter {
-      prefix = local.aggregates_prefix
+      prefix = local.curated_prefix
     }
 
     transition {
-      days          = local.lifecycle_days.aggregates_transition_ia_days
+      days          = local.lifecycle_days.curated_transition_ia_days
       storage_class = "STANDARD_IA"
     }
 
+    transition {
+      days          = local.lifecycle_days.curated_transition_glacier_ir_days
+      storage_class = "GLACIER_IR"
+    }
+
     expiration {
-      days = local.lifecycle_days.aggregates_expiration_days
+      days = local.lifecycle_days.curated_expiration_days
     }
 
     noncurrent_version_expiration {
       noncurrent_days = local.lifecycle_days.noncurrent_version_expiration_days
+    }
+  }
+
+  # aggregates/ (JSON and CSV documents) and vehicle_stats/ (the same statistics as Parquet): IA
+  # after aggregates_transition_ia_days, expiry after aggregates_expiration_days.
+  dynamic "rule" {
+    for_each = {
+      "aggregates"    = local.aggregates_prefix
+      "vehicle-stats" = local.vehicle_stats_prefix
+    }
+
+    content {
+      id     = "${rule.key}-tiering-and-expiry"
+      status = "Enabled"
+
+      filter {
+        prefix = rule.value
+      }
+
+      transition {
+        days          = local.lifecycle_days.aggregates_transition_ia_days
+        storage_class = "STANDARD_IA"
+      }
+
+      expiration {
+        days = local.lifecycle_days.aggregates_expiration_days
+      }
+
+      noncurrent_version_expiration {
+        noncurrent_days = local.lifecycle_days.noncurrent_version_expiration_days
+      }
     }
   }
 
@@ -164,15 +196,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   lifecycle {
     # S3 refuses a STANDARD_IA transition before day 30; IA bills at least 30 days and GLACIER_IR
     # at least 90, so leaving a class earlier pays for days the object no longer spends there.
+    # raw/ has no transitions; its retention is validated in variables.tf.
     precondition {
       condition = (
-        local.lifecycle_days.raw_transition_ia_days >= 30 &&
-        local.lifecycle_days.raw_transition_glacier_ir_days >= local.lifecycle_days.raw_transition_ia_days + 30 &&
-        local.lifecycle_days.raw_expiration_days >= local.lifecycle_days.raw_transition_glacier_ir_days + 90 &&
+        local.lifecycle_days.curated_transition_ia_days >= 30 &&
+        local.lifecycle_days.curated_transition_glacier_ir_days >= local.lifecycle_days.curated_transition_ia_days + 30 &&
+        local.lifecycle_days.curated_expiration_days >= local.lifecycle_days.curated_transition_glacier_ir_days + 90 &&
         local.lifecycle_days.aggregates_transition_ia_days >= 30 &&
         local.lifecycle_days.aggregates_expiration_days >= local.lifecycle_days.aggregates_transition_ia_days + 30
       )
-      error_message = "Lifecycle days in app/pipeline_defaults.json break a storage-class minimum: STANDARD_IA at day >= 30, GLACIER_IR >= IA + 30, expiry >= GLACIER_IR + 90 (aggregates: expiry >= IA + 30)."
+      error_message = "Lifecycle days in app/pipeline_defaults.json break a storage-class minimum: curated STANDARD_IA at day >= 30, GLACIER_IR >= IA + 30, expiry >= GLACIER_IR + 90; aggregates and vehicle_stats expiry >= IA + 30."
+    }
+
+    # Kept data must outlive the replay window it is rebuilt from.
+    precondition {
+      condition     = local.lifecycle_days.curated_expiration_days > local.raw_retention_days && local.lifecycle_days.aggregates_expiration_days > local.raw_retention_days
+      error_message = "raw_retention_days must be shorter than curated_expiration_days and aggregates_expiration_days (app/pipeline_defaults.json): raw/ is the replay window of data kept longer."
     }
   }
 }

@@ -184,14 +184,20 @@ variable "consumer" {
 }
 
 variable "aggregator" {
-  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size, the EventBridge Scheduler expression (UTC), and the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one."
+  description = "Aggregator scheduled task (telemetry aggregate, last complete hour): task size (DuckDB gets half the memory, TELEMETRY_HOURLY_MEMORY_MB), the EventBridge Scheduler expression (UTC), the timeout after which a run is stopped (exit 124, which the task-stopped rule reports) so a stuck run ends before the next one, and the task's ephemeral storage in GiB (20 is Fargate's free default; the hour is staged and spilled there: ~6 GB of JSON for 20 M records)."
   type = object({
-    cpu                 = optional(number, 1024)
-    memory              = optional(number, 2048)
-    schedule_expression = optional(string, "cron(5 * * * ? *)")
-    timeout_seconds     = optional(number, 1800)
+    cpu                   = optional(number, 1024)
+    memory                = optional(number, 2048)
+    schedule_expression   = optional(string, "cron(5 * * * ? *)")
+    timeout_seconds       = optional(number, 1800)
+    ephemeral_storage_gib = optional(number, 30)
   })
   default = {}
+
+  validation {
+    condition     = var.aggregator.ephemeral_storage_gib >= 20 && var.aggregator.ephemeral_storage_gib <= 200 && floor(var.aggregator.ephemeral_storage_gib) == var.aggregator.ephemeral_storage_gib
+    error_message = "aggregator.ephemeral_storage_gib must be a whole number of GiB, 20-200: Fargate includes 20 and takes 21-200."
+  }
 
   validation {
     condition     = var.aggregator.timeout_seconds >= 60 && var.aggregator.timeout_seconds <= 3300 && floor(var.aggregator.timeout_seconds) == var.aggregator.timeout_seconds
@@ -280,8 +286,25 @@ variable "ecr_force_delete" {
   default     = false
 }
 
+variable "raw_retention_days" {
+  description = "Days raw/ (the consumer's JSON Lines) is kept: the replay window in which a failed or wrong hour can be re-run (`telemetry aggregate --hour`) from the records as stored. The data itself is kept in curated/ (curated_expiration_days). Null: lifecycle.raw_expiration_days of app/pipeline_defaults.json (7: a weekend plus the days to fix and re-run; infra/README.md, \"Retention\"). raw/ never transitions, whatever this says."
+  type        = number
+  default     = null
+
+  validation {
+    # S3 expires an object at the first midnight UTC after its count of days, so 2 days keeps
+    # every raw object at least 48 h: past the scheduled run's --lookback (2 h; the app allows
+    # at most 24) and its retries, and past a night's failure noticed the next morning.
+    condition = var.raw_retention_days == null || (
+      floor(coalesce(var.raw_retention_days, 0)) == coalesce(var.raw_retention_days, 0) &&
+      coalesce(var.raw_retention_days, 0) >= 2 && coalesce(var.raw_retention_days, 0) <= 365
+    )
+    error_message = "raw_retention_days must be a whole number of days, 2-365: under 2 days raw/ could expire before a failed hour (or the scheduled run's --lookback) is re-run; beyond a year raw/ is an untiered archive, which is curated/'s job."
+  }
+}
+
 variable "raw_partition_years" {
-  description = "Years the Athena partition projection of raw/ enumerates (inclusive)."
+  description = "Years the Athena partition projection of raw/, curated/ and vehicle_stats/ enumerates (inclusive)."
   type = object({
     first = number
     last  = number

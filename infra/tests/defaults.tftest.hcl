@@ -64,15 +64,29 @@ run "names_and_settings_match_the_embedded_stack" {
         abort       = length(r.abort_incomplete_multipart_upload) > 0 ? r.abort_incomplete_multipart_upload[0].days_after_initiation : null
       }
       } == {
-      "raw-tiering-and-expiry" = {
+      "raw-expiry" = {
         prefix      = var.shared.raw_prefix
-        transitions = { STANDARD_IA = var.shared.lifecycle.raw_transition_ia_days, GLACIER_IR = var.shared.lifecycle.raw_transition_glacier_ir_days }
+        transitions = {}
         expiration  = var.shared.lifecycle.raw_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
+      "curated-tiering-and-expiry" = {
+        prefix      = var.shared.curated_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.curated_transition_ia_days, GLACIER_IR = var.shared.lifecycle.curated_transition_glacier_ir_days }
+        expiration  = var.shared.lifecycle.curated_expiration_days
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
         abort       = null
       }
       "aggregates-tiering-and-expiry" = {
         prefix      = var.shared.aggregates_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
+        expiration  = var.shared.lifecycle.aggregates_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
+      "vehicle-stats-tiering-and-expiry" = {
+        prefix      = var.shared.vehicle_stats_prefix
         transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
         expiration  = var.shared.lifecycle.aggregates_expiration_days
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
@@ -96,11 +110,16 @@ run "names_and_settings_match_the_embedded_stack" {
 
   assert {
     condition = alltrue([
-      for e in jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment :
-      e.value == { TELEMETRY_RAW_PREFIX = var.shared.raw_prefix, TELEMETRY_AGGREGATES_PREFIX = var.shared.aggregates_prefix }[e.name]
-      if contains(["TELEMETRY_RAW_PREFIX", "TELEMETRY_AGGREGATES_PREFIX"], e.name)
+      for td in aws_ecs_task_definition.this : {
+        for e in jsondecode(td.container_definitions)[0].environment : e.name => e.value if endswith(e.name, "_PREFIX")
+        } == {
+        TELEMETRY_RAW_PREFIX           = var.shared.raw_prefix
+        TELEMETRY_AGGREGATES_PREFIX    = var.shared.aggregates_prefix
+        TELEMETRY_CURATED_PREFIX       = var.shared.curated_prefix
+        TELEMETRY_VEHICLE_STATS_PREFIX = var.shared.vehicle_stats_prefix
+      }
     ])
-    error_message = "The containers must be told the shared prefixes."
+    error_message = "Every container must be told the four shared prefixes (raw, aggregates, curated, vehicle_stats) of app/pipeline_defaults.json."
   }
 }
 

@@ -127,6 +127,35 @@ run "tasks_services_alb_and_schedule" {
     error_message = "Containers must run with a read-only root filesystem."
   }
 
+  # The hourly job: DuckDB holds about half the task's memory and spills the rest, with the
+  # staged raw hour, to a scratch volume on the task's ephemeral storage (the root filesystem
+  # is read-only).
+  assert {
+    condition = { for e in jsondecode(aws_ecs_task_definition.this["aggregator"].container_definitions)[0].environment : e.name => e.value if contains(["TELEMETRY_HOURLY_MEMORY_MB", "TELEMETRY_HOURLY_WORK_DIR"], e.name) } == {
+      TELEMETRY_HOURLY_MEMORY_MB = "1024"
+      TELEMETRY_HOURLY_WORK_DIR  = "/var/scratch"
+    }
+    error_message = "The aggregator must get TELEMETRY_HOURLY_MEMORY_MB (half of its 2048 MB) and TELEMETRY_HOURLY_WORK_DIR (its scratch volume)."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.this["aggregator"].container_definitions)[0].mountPoints == [{ sourceVolume = "scratch", containerPath = "/var/scratch", readOnly = false }] &&
+      [for v in aws_ecs_task_definition.this["aggregator"].volume : v.name] == ["scratch"] &&
+      one(aws_ecs_task_definition.this["aggregator"].ephemeral_storage[*].size_in_gib) == 30
+    )
+    error_message = "The aggregator must mount a writable scratch volume at /var/scratch on 30 GiB of ephemeral storage (an hour of 20 M records stages ~6 GB of JSON, and DuckDB spills beside it)."
+  }
+
+  assert {
+    condition = alltrue([
+      for k in ["receiver", "consumer"] :
+      length(aws_ecs_task_definition.this[k].volume) == 0 && length(aws_ecs_task_definition.this[k].ephemeral_storage) == 0 &&
+      !contains(jsondecode(aws_ecs_task_definition.this[k].container_definitions)[0].environment[*].name, "TELEMETRY_HOURLY_MEMORY_MB")
+    ])
+    error_message = "Only the aggregator gets a scratch volume, extra ephemeral storage and the hourly job's settings."
+  }
+
   # Graceful stop, circuit breaker with rollback, Container Insights.
   assert {
     condition     = jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].stopTimeout == 30
@@ -314,5 +343,25 @@ run "the_deploy_knows_which_task_definition_each_service_must_end_on" {
       (aws_ecs_service.consumer.name) = aws_ecs_task_definition.this["consumer"].arn
     }
     error_message = "ecs_service_task_definitions must map each service to the task definition this apply registered (scripts/ecs_rollout.py checks the rollout against it)."
+  }
+}
+
+# dev's sizes (0.5 vCPU / 1 GB): DuckDB's limit follows the task's memory, and 20 GiB (the free
+# default) leaves the task definition without an ephemeral_storage block.
+run "the_hourly_jobs_memory_and_storage_follow_its_size" {
+  command = plan
+
+  variables {
+    aggregator = { cpu = 512, memory = 1024, ephemeral_storage_gib = 20 }
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["aggregator"].container_definitions)[0].environment, { name = "TELEMETRY_HOURLY_MEMORY_MB", value = "512" })
+    error_message = "TELEMETRY_HOURLY_MEMORY_MB must be half of aggregator.memory (512 of 1024)."
+  }
+
+  assert {
+    condition     = length(aws_ecs_task_definition.this["aggregator"].ephemeral_storage) == 0 && length(aws_ecs_task_definition.this["aggregator"].volume) == 1
+    error_message = "At 20 GiB (Fargate's free default) the task definition must not set ephemeral_storage, and still mount the scratch volume."
   }
 }

@@ -1,5 +1,10 @@
-# Athena over raw/ without crawlers: partition projection must produce the consumer's exact keys,
-#   raw/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.jsonl
+# Athena without crawlers: one Glue database, three tables whose partitions are computed by
+# partition projection from the object layout the pipeline writes,
+#   raw/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.jsonl[.gz]   (the consumer)
+#   curated/year=.../hour=HH/records.parquet                       (the hourly job)
+#   vehicle_stats/year=.../hour=HH/vehicle_stats.parquet           (the hourly job)
+# The Parquet tables' columns are app/pipeline_defaults.json's `tables`, the list the job writes;
+# each assertion re-reads that file rather than trusting the module.
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -8,6 +13,7 @@ mock_provider "aws" {
 variables {
   environment = "dev"
   image_tag   = "0123abc"
+  shared      = jsondecode(file("../app/pipeline_defaults.json"))
 }
 
 run "projection_matches_the_object_layout" {
@@ -35,20 +41,109 @@ run "projection_matches_the_object_layout" {
   }
 
   assert {
+    condition     = aws_glue_catalog_table.raw.storage_descriptor[0].location == "s3://${aws_s3_bucket.this.id}/raw/"
+    error_message = "The raw table must read the JSON Lines under raw/."
+  }
+}
+
+# The contract accepts numbers and booleans as signal values, integers up to 2^63-1 among them.
+# map<string,double> cannot hold a boolean (the Hive JSON SerDe fails the query on one; the
+# OpenX SerDe turns it into null) nor an integer beyond 2^53 exactly; map<string,string> holds
+# every value as the text it was sent as, to be CAST in SQL (docs/queries.md, app/query.py).
+run "raw_reads_every_record_the_contract_accepts" {
+  command = apply
+
+  assert {
     condition = {
       for c in aws_glue_catalog_table.raw.storage_descriptor[0].columns : c.name => c.type
       } == {
       timestamp          = "string"
       vehicle_id         = "string"
       can_id             = "string"
-      payload            = "map<string,double>"
+      payload            = "map<string,string>"
       ingest_received_at = "string"
     }
-    error_message = "Columns must be the v1 record fields."
+    error_message = "raw must declare the v1 record fields with payload as map<string,string>: map<string,double> loses booleans and integers beyond 2^53 that the contract accepts."
+  }
+
+  # AWS's Athena guide: the OpenX JSON SerDe "can be non-deterministic" (more rows, fewer rows,
+  # unexpected nulls); its stated workaround is the Hive JSON SerDe (infra/glue.tf says why).
+  assert {
+    condition = (
+      aws_glue_catalog_table.raw.storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hive.hcatalog.data.JsonSerDe" &&
+      aws_glue_catalog_table.raw.storage_descriptor[0].input_format == "org.apache.hadoop.mapred.TextInputFormat"
+    )
+    error_message = "raw must be read with the Hive JSON SerDe (org.apache.hive.hcatalog.data.JsonSerDe) over TextInputFormat, not the OpenX SerDe AWS calls non-deterministic."
+  }
+}
+
+run "curated_and_vehicle_stats_are_the_jobs_parquet_tables" {
+  command = apply
+
+  # Columns: exactly the file's list, in its order, with its types and comments.
+  assert {
+    condition = [
+      for c in aws_glue_catalog_table.parquet["curated"].storage_descriptor[0].columns : { name = c.name, type = c.type, comment = c.comment }
+      ] == [
+      for c in var.shared.tables.curated.columns : { name = c.name, type = c.type, comment = c.comment }
+    ]
+    error_message = "curated's columns (names, types, comments, order) must be app/pipeline_defaults.json tables.curated.columns, the list the hourly job writes."
   }
 
   assert {
-    condition     = aws_glue_catalog_table.raw.storage_descriptor[0].ser_de_info[0].serialization_library == "org.openx.data.jsonserde.JsonSerDe" && aws_glue_catalog_table.raw.storage_descriptor[0].location == "s3://${aws_s3_bucket.this.id}/raw/"
-    error_message = "The table must read JSON Lines under raw/."
+    condition = [
+      for c in aws_glue_catalog_table.parquet["vehicle_stats"].storage_descriptor[0].columns : { name = c.name, type = c.type, comment = c.comment }
+      ] == [
+      for c in var.shared.tables.vehicle_stats.columns : { name = c.name, type = c.type, comment = c.comment }
+    ]
+    error_message = "vehicle_stats's columns (names, types, comments, order) must be app/pipeline_defaults.json tables.vehicle_stats.columns, the list the hourly job writes."
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.parquet["curated"].name == "curated" && aws_glue_catalog_table.parquet["vehicle_stats"].name == "vehicle_stats"
+    error_message = "The Athena tables must be named curated and vehicle_stats, as telemetry query (app/query.py) names them locally."
+  }
+
+  assert {
+    condition = alltrue([
+      for t in [aws_glue_catalog_table.parquet["curated"], aws_glue_catalog_table.parquet["vehicle_stats"]] :
+      t.storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" &&
+      t.storage_descriptor[0].input_format == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat" &&
+      t.storage_descriptor[0].output_format == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat" &&
+      t.parameters["classification"] == "parquet" && t.table_type == "EXTERNAL_TABLE"
+    ])
+    error_message = "curated and vehicle_stats must be external Parquet tables: ParquetHiveSerDe with MapredParquetInputFormat/OutputFormat, classification parquet."
+  }
+
+  # Partition projection exactly like raw's, over each table's own prefix.
+  assert {
+    condition = (
+      aws_glue_catalog_table.parquet["curated"].parameters["storage.location.template"] == "s3://${aws_s3_bucket.this.id}/${var.shared.curated_prefix}year=$${year}/month=$${month}/day=$${day}/hour=$${hour}/" &&
+      aws_glue_catalog_table.parquet["vehicle_stats"].parameters["storage.location.template"] == "s3://${aws_s3_bucket.this.id}/${var.shared.vehicle_stats_prefix}year=$${year}/month=$${month}/day=$${day}/hour=$${hour}/"
+    )
+    error_message = "The location templates must be <prefix>year=$${year}/month=$${month}/day=$${day}/hour=$${hour}/ under curated_prefix and vehicle_stats_prefix of app/pipeline_defaults.json."
+  }
+
+  assert {
+    condition = alltrue([
+      for t in [aws_glue_catalog_table.parquet["curated"], aws_glue_catalog_table.parquet["vehicle_stats"]] :
+      t.partition_keys[*].name == tolist(["year", "month", "day", "hour"]) &&
+      alltrue([for k in t.partition_keys : k.type == "string"]) &&
+      { for k, v in t.parameters : k => v if startswith(k, "projection.") } == { for k, v in aws_glue_catalog_table.raw.parameters : k => v if startswith(k, "projection.") }
+    ])
+    error_message = "curated and vehicle_stats must be partitioned by year, month, day, hour (strings) with raw's projection (same ranges, same zero padding)."
+  }
+
+  assert {
+    condition = (
+      aws_glue_catalog_table.parquet["curated"].storage_descriptor[0].location == "s3://${aws_s3_bucket.this.id}/${var.shared.curated_prefix}" &&
+      aws_glue_catalog_table.parquet["vehicle_stats"].storage_descriptor[0].location == "s3://${aws_s3_bucket.this.id}/${var.shared.vehicle_stats_prefix}"
+    )
+    error_message = "Each Parquet table's location must be its prefix in the data bucket."
+  }
+
+  assert {
+    condition     = output.glue_database == aws_glue_catalog_database.this.name && output.athena_tables == { for t in ["raw", "curated", "vehicle_stats"] : t => "${aws_glue_catalog_database.this.name}.${t}" }
+    error_message = "The glue_database and athena_tables outputs must name the database and its three tables (docs/queries.md uses them)."
   }
 }

@@ -34,9 +34,23 @@ run "each_role_allows_exactly_what_its_component_does" {
     condition = jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement == [
       { Sid = "ListRawObjects", Effect = "Allow", Action = ["s3:ListBucket"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012", Condition = { StringLike = { "s3:prefix" = ["raw/*"] } } },
       { Sid = "ReadRawObjects", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/raw/*" },
-      { Sid = "WriteAggregates", Effect = "Allow", Action = ["s3:PutObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/aggregates/*" },
+      {
+        Sid      = "WriteHourlyOutputs"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = [for p in ["aggregates", "curated", "vehicle_stats"] : "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/${p}/*"]
+      },
     ]
-    error_message = "aggregator: list and read raw/, write aggregates/, nothing else."
+    error_message = "aggregator: list and read raw/, write aggregates/, curated/ and vehicle_stats/ (the hourly job's outputs), nothing else."
+  }
+
+  # The hourly job never reads what it writes, and nothing but the consumer writes raw/.
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement :
+      !contains(flatten([s.Action]), "s3:GetObject") || alltrue([for r in flatten([s.Resource]) : endswith(r, "/raw/*")])
+    ])
+    error_message = "The aggregator may read only raw/: it writes curated/, vehicle_stats/ and aggregates/ without reading them back."
   }
 
   assert {

@@ -84,8 +84,16 @@ run "bucket_is_private_encrypted_and_tiered_within_class_minimums" {
   }
 
   assert {
-    condition     = toset(flatten([for r in aws_s3_bucket_lifecycle_configuration.this.rule : [for t in r.transition : t.storage_class] if r.id == "raw-tiering-and-expiry"])) == toset(["STANDARD_IA", "GLACIER_IR"])
-    error_message = "raw/ must tier to STANDARD_IA and then GLACIER_IR."
+    condition = alltrue([
+      for prefix in ["curated/", "vehicle_stats/", "aggregates/"] :
+      length([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.filter[0].prefix == prefix && length(r.expiration) > 0]) == 1
+    ])
+    error_message = "curated/, vehicle_stats/ and aggregates/ must each have one lifecycle rule that expires them."
+  }
+
+  assert {
+    condition     = toset(flatten([for r in aws_s3_bucket_lifecycle_configuration.this.rule : [for t in r.transition : t.storage_class] if r.filter[0].prefix == "curated/"])) == toset(["STANDARD_IA", "GLACIER_IR"])
+    error_message = "curated/ (the data kept) must tier to STANDARD_IA and then GLACIER_IR, as raw/ used to."
   }
 
   assert {
@@ -144,5 +152,44 @@ run "bucket_refuses_tls_older_than_1_2" {
       toset(st.Resource) == toset([aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"])
     ])
     error_message = "The bucket policy must deny every request made with TLS older than 1.2 (s3:TlsVersion < 1.2), on the bucket and its objects."
+  }
+}
+
+# raw/ is the replay window now that curated/ keeps the data: it expires after
+# raw_retention_days (7 by default: the seeds' cost lever; infra/README.md says why) and never
+# transitions, since an object expiring before day 30 cannot go to STANDARD_IA and would pay IA's
+# 30-day minimum if it did.
+run "raw_is_a_replay_window_of_raw_retention_days" {
+  command = apply
+
+  assert {
+    condition = [
+      for r in aws_s3_bucket_lifecycle_configuration.this.rule : {
+        expiration  = one(r.expiration[*].days)
+        transitions = length(r.transition)
+        noncurrent  = one(r.noncurrent_version_expiration[*].noncurrent_days)
+      } if r.filter[0].prefix == "raw/"
+      ] == [
+      { expiration = 7, transitions = 0, noncurrent = 7 },
+    ]
+    error_message = "raw/ must have one rule: expire at raw_retention_days (default 7), no transitions, noncurrent versions after 7 days."
+  }
+}
+
+run "raw_retention_follows_the_variable" {
+  command = apply
+
+  variables {
+    raw_retention_days = 14
+  }
+
+  assert {
+    condition     = [for r in aws_s3_bucket_lifecycle_configuration.this.rule : one(r.expiration[*].days) if r.filter[0].prefix == "raw/"] == [14]
+    error_message = "raw/ must expire after raw_retention_days."
+  }
+
+  assert {
+    condition     = [for r in aws_s3_bucket_lifecycle_configuration.this.rule : length(r.transition) if r.filter[0].prefix == "raw/"] == [0]
+    error_message = "raw/ must not transition at any retention: it is the replay window; curated/ is the copy that is kept and tiered."
   }
 }

@@ -154,3 +154,37 @@ run "secrets_logs_and_alarm_values_are_checked" {
     var.metrics_namespace, var.alarm_topic_arn, var.alarm_thresholds,
   ]
 }
+
+# raw/ is the replay window: under 2 days a job that failed on a Friday night cannot be re-run
+# (and S3 expires at the first midnight UTC after the count, so 1 day can mean a few hours past
+# the scheduled run's --lookback); a fraction is not a day count S3 takes.
+run "raw_retention_below_two_days_is_refused" {
+  command = plan
+  variables { raw_retention_days = 1 }
+  expect_failures = [var.raw_retention_days]
+}
+
+run "raw_retention_must_be_whole_days_within_a_year" {
+  command = plan
+  variables { raw_retention_days = 7.5 }
+  expect_failures = [var.raw_retention_days]
+}
+
+run "raw_retention_beyond_a_year_is_refused" {
+  command = plan
+  variables { raw_retention_days = 400 }
+  expect_failures = [var.raw_retention_days]
+}
+
+# Fargate takes 21-200 GiB of ephemeral storage (20 is the free default).
+run "aggregator_storage_outside_fargates_range_is_refused" {
+  command = plan
+  variables { aggregator = { ephemeral_storage_gib = 250 } }
+  expect_failures = [var.aggregator]
+}
+
+run "aggregator_storage_below_the_free_20_gib_is_refused" {
+  command = plan
+  variables { aggregator = { ephemeral_storage_gib = 10 } }
+  expect_failures = [var.aggregator]
+}

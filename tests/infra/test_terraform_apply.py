@@ -32,6 +32,7 @@ import boto3
 import httpx
 import pytest
 
+from app.aggregator.tables import table
 from app.resources import lifecycle_rules, pipeline_defaults
 from loadtest.stack import PipelineStack, free_port
 
@@ -378,6 +379,48 @@ def test_ecs_services_schedule_and_alarms_exist(applied: Applied) -> None:
 
     groups = applied.client("elbv2").describe_target_groups()["TargetGroups"]
     assert [g["HealthCheckPath"] for g in groups] == ["/healthz"]
+
+
+def test_athena_tables_and_the_hourly_jobs_task_are_as_planned(applied: Applied) -> None:
+    """curated and vehicle_stats over the job's Parquet, raw over every record; the job's disk."""
+    glue = applied.client("glue")
+    tables = {
+        t["Name"]: t for t in glue.get_tables(DatabaseName=applied.outputs["glue_database"])["TableList"]
+    }
+    assert set(tables) == {"raw", "curated", "vehicle_stats"}
+    raw = tables["raw"]["StorageDescriptor"]
+    assert raw["SerdeInfo"]["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
+    assert {c["Name"]: c["Type"] for c in raw["Columns"]}["payload"] == "map<string,string>"
+    for name in ("curated", "vehicle_stats"):
+        sd = tables[name]["StorageDescriptor"]
+        assert sd["SerdeInfo"]["SerializationLibrary"] == (
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        )
+        # The columns the hourly job writes (app/aggregator/tables.py reads the same file).
+        assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == [
+            (c.name, c.athena_type) for c in table(name).columns
+        ]
+        assert tables[name]["Parameters"]["projection.enabled"] == "true"
+    assert applied.outputs["athena_tables"] == {
+        t: f"{applied.outputs['glue_database']}.{t}" for t in ("raw", "curated", "vehicle_stats")
+    }
+
+    ecs = applied.client("ecs")
+    schedule = applied.client("scheduler").get_schedule(Name=f"{pipeline_defaults().name}-aggregator")
+    task = ecs.describe_task_definition(
+        taskDefinition=schedule["Target"]["EcsParameters"]["TaskDefinitionArn"]
+    )["taskDefinition"]
+    container = task["containerDefinitions"][0]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    defaults = pipeline_defaults()
+    assert env["TELEMETRY_CURATED_PREFIX"] == defaults.curated_prefix
+    assert env["TELEMETRY_VEHICLE_STATS_PREFIX"] == defaults.vehicle_stats_prefix
+    assert env["TELEMETRY_HOURLY_MEMORY_MB"] == str(int(task["memory"]) // 2)  # dev: 1024 MB -> 512
+    assert container["mountPoints"] == [
+        {"sourceVolume": "scratch", "containerPath": env["TELEMETRY_HOURLY_WORK_DIR"], "readOnly": False}
+    ]
+    assert [v["name"] for v in task["volumes"]] == ["scratch"]
+    assert task["ephemeralStorage"] == {"sizeInGiB": 30}
 
 
 def test_receiver_and_consumer_move_a_record_into_the_terraform_bucket(

@@ -39,9 +39,13 @@ def test_provision_wires_queue_dlq_and_bucket(settings_factory: SettingsFactory)
 
     s3 = boto3.client("s3", region_name=settings.aws_region)
     rules = s3.get_bucket_lifecycle_configuration(Bucket=aws.bucket)["Rules"]
-    raw = next(r for r in rules if r["Filter"].get("Prefix") == "raw/")
-    assert [t["StorageClass"] for t in raw["Transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
-    assert raw["Transitions"][0]["Days"] >= 30
+    by_prefix = {r["Filter"].get("Prefix"): r for r in rules}
+    # raw/ is the replay window: it expires within days and never transitions; curated/ is kept and tiers.
+    assert "Transitions" not in by_prefix["raw/"]
+    assert by_prefix["raw/"]["Expiration"]["Days"] == pipeline_defaults().lifecycle.raw_expiration_days < 30
+    curated = by_prefix["curated/"]
+    assert [t["StorageClass"] for t in curated["Transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
+    assert curated["Transitions"][0]["Days"] >= 30
     enc = s3.get_bucket_encryption(Bucket=aws.bucket)["ServerSideEncryptionConfiguration"]
     assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     block = s3.get_public_access_block(Bucket=aws.bucket)["PublicAccessBlockConfiguration"]
