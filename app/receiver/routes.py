@@ -1,7 +1,7 @@
 """The receiver's handlers, read like its HTTP contract (docs/receiver.md is the same in prose).
 
 Each ingest handler does the same five steps: check the key (401), check content type and size
-(415/413), parse and validate the body once (400/422), stamp the records with the arrival time, and
+(415/413), parse and validate the body once (400/422) into lines stamped with the arrival time, and
 wait until SQS holds them (202, or 503 with Retry-After). The work lives in `intake` and
 `publisher`, so the handlers stay short and the rules testable without HTTP.
 
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from app.contract import ValidationWindow, stamped_lines, validation_context
+from app.contract import ValidationWindow
 from app.errors import PublishError, RequestRejectedError
 from app.observability import kv
 from app.receiver import intake, responses
@@ -82,10 +82,10 @@ class ReceiverRoutes:
             body = await intake.read_body(
                 request.receive, declared_length=content_length, limit=self.body_limit
             )
-            record = intake.parse_record(body, self._context(received_at))
+            line = intake.parse_record(body, self._window(received_at))
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)
-        failure = await self._publish(stamped_lines([record], received_at))
+        failure = await self._publish([line])
         return _logged(request, failure or responses.accepted_one(), 1, started)
 
     async def ingest_batch(self, request: Request) -> Response:
@@ -99,14 +99,14 @@ class ReceiverRoutes:
             body = await intake.read_body(
                 request.receive, declared_length=content_length, limit=self.body_limit
             )
-            batch = intake.parse_batch(body, self._context(received_at), max_records=self.max_records)
+            batch = intake.parse_batch(body, self._window(received_at), max_records=self.max_records)
         except RequestRejectedError as exc:
             return _logged(request, self._refuse(exc), 0, started)
         for rejected in batch.rejected:
             self.stats.rejected_record(rejected["errors"][0]["type"] if rejected["errors"] else "invalid")
-        if not batch.records:
+        if not batch.lines:
             return _logged(request, responses.no_valid_records(batch.rejected), 0, started)
-        lines = stamped_lines(batch.records, received_at)
+        lines = batch.lines
         failure = await self._publish(lines)
         answer = failure or responses.accepted_batch(len(lines), batch.rejected)
         return _logged(request, answer, len(lines), started)
@@ -121,8 +121,8 @@ class ReceiverRoutes:
         return responses.json_response(200, {"status": "ready"})
 
     # -- shared steps ----------------------------------------------------------------------
-    def _context(self, received_at: datetime) -> dict[str, object] | None:
-        return validation_context(ValidationWindow.around(received_at, self.max_age))
+    def _window(self, received_at: datetime) -> ValidationWindow:
+        return ValidationWindow.around(received_at, self.max_age)
 
     def _unauthorized(self, request: Request, started: float) -> Response:
         self.stats.rejected_request("unauthorized")

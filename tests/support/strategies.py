@@ -1,17 +1,20 @@
 """Hypothesis strategies for stored records: valid ones, and ones with a field or two gone odd.
 
-Shared by the tests that hold a fast reader to the contract's model: the consumer's (app/stored.py)
-and the hourly job's SQL (app/aggregator/columnar.py).
+Shared by the tests that hold a fast path to the contract's model: the consumer's reader
+(app/stored.py), the hourly job's SQL (app/aggregator/columnar.py) and the receiver's canonical
+bodies (app/receiver/canonical.py).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 from hypothesis import strategies as st
+
+from app.contract import MAX_FUTURE_SKEW
 
 _text = st.text(max_size=12)
 _canonical_times = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
@@ -82,3 +85,61 @@ def stored_line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record)
     except TypeError:  # an integer beyond 64 bits: orjson cannot write it, a producer still could
         return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _near(now: datetime, max_age: timedelta) -> st.SearchStrategy[datetime]:
+    """Moments around the receiver's window, its edges included (to the millisecond)."""
+    low = -int(max_age.total_seconds() * 1000) - 2
+    high = int(MAX_FUTURE_SKEW.total_seconds() * 1000) + 2
+    edges = st.sampled_from([low, low + 1, low + 2, low + 3, high - 3, high - 2, high - 1, high])
+    offsets = st.one_of(edges, st.integers(low, high))
+    return offsets.map(
+        lambda ms: now.replace(microsecond=now.microsecond // 1000 * 1000) + timedelta(milliseconds=ms)
+    )
+
+
+def _spellings(moment: datetime) -> st.SearchStrategy[str]:
+    canonical = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return st.sampled_from(
+        [
+            canonical,
+            moment.isoformat(),
+            moment.astimezone(timezone(timedelta(hours=-3))).isoformat(timespec="milliseconds"),
+            canonical.replace("Z", "+00:00"),
+            canonical[:-5] + "Z",
+        ]
+    )
+
+
+@st.composite
+def sent_records(draw: st.DrawFn, now: datetime, max_age: timedelta) -> dict[str, Any]:
+    """A record as a client may send it near `now`: valid and canonical, spelled otherwise, or odd.
+
+    For the receiver's fast path (app/receiver/canonical.py), held to the contract's model.
+    """
+    record = draw(stored_records())
+    if draw(st.booleans()):
+        del record["ingest_received_at"]  # kept, it is a field no client may send
+    record["timestamp"] = draw(st.one_of(_near(now, max_age).flatmap(_spellings), _ODD["timestamp"]))
+    if draw(st.booleans()):
+        record["can_id"] = record["can_id"].lower()
+    if draw(st.booleans()):
+        record["payload"] = (
+            dict(reversed(record["payload"].items()))
+            if isinstance(record["payload"], dict)
+            else record["payload"]
+        )
+    return record
+
+
+@st.composite
+def canonical_sent_records(draw: st.DrawFn, now: datetime, max_age: timedelta) -> dict[str, Any]:
+    """A valid record in the stored spelling, well inside the window: the fast path's to take."""
+    record = {name: draw(_VALID[name]) for name in ("vehicle_id", "can_id")}
+    values = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(-1e18, 1e18))
+    record["payload"] = draw(st.dictionaries(_names, values, min_size=1, max_size=8))
+    moment = now + timedelta(
+        milliseconds=draw(st.integers(-int(max_age.total_seconds() * 1000) + 1, 299_000))
+    )
+    record["timestamp"] = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return record

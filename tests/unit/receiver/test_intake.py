@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
 
-from app.contract import ValidationWindow, validation_context
+from app.contract import TelemetryIn, ValidationWindow, stamped_lines
 from app.errors import RequestRejectedError
 from app.receiver.intake import parse_batch, parse_record, read_body, require_json
 from tests.conftest import RecordFactory
 
 NOW = datetime.now(UTC)
-CONTEXT = validation_context(ValidationWindow.around(NOW, 3600))
+CONTEXT = ValidationWindow.around(NOW, 3600)
 
 
 def refusal(call: Any, *args: Any, **kwargs: Any) -> RequestRejectedError:
@@ -40,9 +40,34 @@ def test_other_media_types_are_415(value: bytes | None) -> None:
     assert (exc.status, exc.error) == (415, "unsupported_media_type")
 
 
-def test_a_valid_record_comes_back_normalised(record_factory: RecordFactory) -> None:
-    record = parse_record(orjson.dumps(record_factory(can_id="0x1f0")), CONTEXT)
-    assert record.can_id == "0x1F0"
+def test_a_valid_record_comes_back_as_its_stored_line(record_factory: RecordFactory) -> None:
+    sent = record_factory(can_id="0x1f0", payload={"b": 1, "a": True})
+    line = parse_record(orjson.dumps(sent), CONTEXT)
+    assert line == stamped_lines([TelemetryIn.model_validate(sent)], NOW)[0]
+    assert orjson.loads(line)["can_id"] == "0x1F0"
+    assert list(orjson.loads(line)["payload"]) == ["a", "b"]
+
+
+def _respelled(record: dict[str, Any]) -> dict[str, Any]:
+    """The same record as a client may also spell it: offset, lower-case id, unsorted payload."""
+    moment = datetime.fromisoformat(record["timestamp"]).astimezone(timezone(timedelta(hours=2)))
+    return {
+        "payload": dict(reversed(record["payload"].items())),
+        "can_id": record["can_id"].lower(),
+        "vehicle_id": record["vehicle_id"],
+        "timestamp": moment.isoformat(),
+    }
+
+
+def test_every_spelling_of_a_record_is_stored_the_same(record_factory: RecordFactory) -> None:
+    canonical = [record_factory(vehicle_id=f"veh-{n}", can_id="0x12345ABC") for n in range(3)]
+    expected = parse_batch(orjson.dumps(canonical), CONTEXT, max_records=10).lines
+    assert [orjson.loads(line)["vehicle_id"] for line in expected] == ["veh-0", "veh-1", "veh-2"]
+    respelled = [_respelled(record) for record in canonical]
+    assert parse_batch(orjson.dumps(respelled), CONTEXT, max_records=10).lines == expected
+    mixed = [canonical[0], respelled[1], canonical[2]]
+    assert parse_batch(orjson.dumps(mixed), CONTEXT, max_records=10).lines == expected
+    assert [parse_record(orjson.dumps(r), CONTEXT) for r in respelled] == expected
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b'{"a":}', b"\xff\xfe", b"nul"])
@@ -94,7 +119,7 @@ def test_a_body_that_is_not_an_object_is_422_on_the_record() -> None:
 def test_batch_keeps_valid_records_and_lists_the_rest_by_index(record_factory: RecordFactory) -> None:
     body = orjson.dumps([record_factory(), {"vehicle_id": "v"}, record_factory(vehicle_id="veh-2"), 7])
     batch = parse_batch(body, CONTEXT, max_records=10)
-    assert [r.vehicle_id for r in batch.records] == ["veh-00123", "veh-2"]
+    assert [orjson.loads(line)["vehicle_id"] for line in batch.lines] == ["veh-00123", "veh-2"]
     assert [r["index"] for r in batch.rejected] == [1, 3]
     assert {"field": "timestamp", "rule": "Field required", "type": "missing"} in batch.rejected[0]["errors"]
     assert batch.rejected[1]["errors"][0]["field"] == "record"
@@ -114,10 +139,32 @@ def test_batch_shape_errors(body: bytes, status: int, error: str) -> None:
     assert (exc.status, exc.error) == (status, error)
 
 
-def test_too_many_records_is_413_with_the_limit(record_factory: RecordFactory) -> None:
-    exc = refusal(parse_batch, orjson.dumps([record_factory()] * 4), CONTEXT, max_records=3)
+@pytest.mark.parametrize("can_id", ["0x1F0", "0x1f0"], ids=["canonical", "other-spelling"])
+def test_too_many_records_is_413_with_the_limit_and_the_count(
+    record_factory: RecordFactory, can_id: str
+) -> None:
+    exc = refusal(parse_batch, orjson.dumps([record_factory(can_id=can_id)] * 4), CONTEXT, max_records=3)
     assert (exc.status, exc.error) == (413, "too_many_records")
     assert exc.extra == {"max_records": 3}
+    assert exc.detail == "a batch holds at most 3 records; this one has 4"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "rule_type"),
+    [
+        ((NOW - timedelta(hours=2)).isoformat(timespec="milliseconds")[:23] + "Z", "timestamp_too_old"),
+        ((NOW + timedelta(minutes=6)).isoformat(timespec="milliseconds")[:23] + "Z", "timestamp_future"),
+        ("2025-02-30T00:00:00.000Z", "datetime_from_date_parsing"),
+    ],
+)
+def test_a_canonically_spelled_record_outside_the_rules_is_refused_by_index(
+    record_factory: RecordFactory, timestamp: str, rule_type: str
+) -> None:
+    body = orjson.dumps([record_factory(), record_factory(timestamp=timestamp)])
+    batch = parse_batch(body, CONTEXT, max_records=10)
+    assert len(batch.lines) == 1
+    assert [r["index"] for r in batch.rejected] == [1]
+    assert batch.rejected[0]["errors"][0]["type"] == rule_type
 
 
 def test_single_and_batch_agree_on_non_finite_numbers(record_factory: RecordFactory) -> None:
