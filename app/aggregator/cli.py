@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "hour after its first run; re-runs overwrite, so this is safe)",
     )
     parser.add_argument("--table", action="store_true", help="also print the per-vehicle table on stdout")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="re-aggregate an hour whose raw/ is empty even though curated/ has it (replaces it with "
+        "an empty hour; without this such an hour is refused, since curated/ outlives raw/)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = make_metrics(settings, service="aggregator")
     # Oldest first, so the hour asked for is the last line of the log and of the table.
     for back in range(args.lookback, -1, -1):
-        result = aggregate_hour(store=store, settings=settings, hour=hour.shift(-back), metrics=metrics)
+        result = aggregate_hour(
+            store=store, settings=settings, hour=hour.shift(-back), metrics=metrics, force=args.force
+        )
         if args.table:
             print(render_table(result), end="", flush=True)
     return 0

@@ -89,8 +89,14 @@ def aggregate_hour(
     hour: Hour,
     metrics: Metrics,
     clock: Callable[[], datetime] = _utc_now,
+    force: bool = False,
 ) -> HourlyResult:
-    """Read the raw partition of `hour` once; write its curated Parquet, statistics and documents."""
+    """Read the raw partition of `hour` once; write its curated Parquet, statistics and documents.
+
+    An hour whose raw/ is empty but whose curated/ is not is refused unless `force`: raw/ expires
+    after `raw_retention_days` and curated/ is then the only copy, so re-running an old hour would
+    replace it with nothing.
+    """
     started = time.perf_counter()
     json_key, csv_key = output_keys(settings, hour)
     try:
@@ -104,6 +110,8 @@ def aggregate_hour(
                 fetchers=settings.hourly_fetchers,
             )
             phases = {"read_ms": _since(phase)}
+            if not staged.objects and not force:
+                _refuse_to_empty(store, settings=settings, hour=hour)
             phase = time.perf_counter()
             with connect(
                 memory_mb=settings.hourly_memory_mb, threads=settings.hourly_threads, work_dir=work
@@ -149,6 +157,15 @@ def aggregate_hour(
     _report(metrics, result, outputs, totals, runtime_ms=_since(started), phases=phases)
     _report_anomalies(metrics, hour, episodes, clock_off=sum(1 for v in result.vehicles if v.clock_off))
     return result
+
+
+def _refuse_to_empty(store: ObjectStore, *, settings: Settings, hour: Hour) -> None:
+    curated_hour = hour.partition(settings.curated_prefix)
+    if next(iter(store.keys(curated_hour)), None) is not None:
+        raise AggregationError(
+            f"hour {hour.key}: raw/ holds no objects (expired after raw_retention_days, or deleted) "
+            f"but {curated_hour} does: kept as it is; pass --force to replace it with an empty hour"
+        )
 
 
 def episodes_jsonl(episodes: Sequence[Episode]) -> bytes:

@@ -24,6 +24,7 @@ from app.aggregator.tables import curated, vehicle_stats
 from app.aws import s3_client
 from app.contract import Hour, TelemetryIn
 from app.embedded_aws import provision
+from app.errors import AggregationError
 from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.settings import Settings
@@ -57,13 +58,14 @@ class Hourly:
             Metadata={"flushed-at": "2025-10-19T12:59:59.000Z"},
         )
 
-    def run(self) -> None:
+    def run(self, *, force: bool = False) -> None:
         aggregate_hour(
             store=S3ObjectStore(self.s3, self.settings.bucket),
             settings=self.settings,
             hour=HOUR,
             metrics=InMemoryMetrics(),
             clock=lambda: CLOCK,
+            force=force,
         )
 
     def keys(self, prefix: str) -> list[str]:
@@ -184,3 +186,24 @@ def test_an_empty_hour_writes_empty_tables_with_their_columns(hourly: Hourly) ->
     ].read()
     table = pq.read_table(io.BytesIO(body))
     assert table.num_rows == 0 and table.schema.names == [c.name for c in curated().columns]
+
+
+def test_an_hour_whose_raw_expired_keeps_its_curated_data_unless_forced(hourly: Hourly) -> None:
+    hourly.put("a.jsonl", [stored("veh-1", "2025-10-19T12:00:00Z", "2025-10-19T12:00:01Z", battery_soc=80.0)])
+    hourly.run()
+    curated_key = curated().key("curated/", HOUR)
+    for key in hourly.keys("raw/"):  # what the raw/ lifecycle rule does after raw_retention_days
+        hourly.s3.delete_object(Bucket=hourly.settings.bucket, Key=key)
+    before = {
+        key: hourly.s3.head_object(Bucket=hourly.settings.bucket, Key=key)["ETag"] for key in hourly.keys("")
+    }
+
+    with pytest.raises(AggregationError, match=r"raw/ holds no objects .* pass --force"):
+        hourly.run()
+    after = {
+        key: hourly.s3.head_object(Bucket=hourly.settings.bucket, Key=key)["ETag"] for key in hourly.keys("")
+    }
+    assert after == before and len(hourly.parquet(curated_key)) == 1
+
+    hourly.run(force=True)
+    assert hourly.parquet(curated_key) == []
