@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     # --- Receiver --------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Listen address; the container sets 0.0.0.0.")
     port: int = Field(8000, ge=0, le=65535, description="Listen port of the receiver.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Receiver worker processes, one per vCPU: Terraform sets it from the task's CPU units.",
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated accepted X-API-Key values; several at once allow rotation.",

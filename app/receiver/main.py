@@ -1,7 +1,13 @@
-"""`telemetry serve`: the receiver under uvicorn, one worker per process (scale with tasks, not forks).
+"""`telemetry serve`: the receiver under uvicorn; one process, or one worker per vCPU of the task.
 
 Settings are read here, once, and passed down. Start-up fails with one line when no API key is
-configured or the queue cannot be found. On SIGTERM (ECS stopping the task) uvicorn stops
+configured or the queue cannot be found.
+
+A receiver is CPU-bound in one Python process, so a task with more than one vCPU runs
+`TELEMETRY_WORKERS` worker processes (Terraform sets it from the task's CPU units), each with its
+own publisher, SQS client and metrics; the parent (uvicorn's supervisor) binds the socket, restarts
+a worker that dies and, on SIGTERM, signals every worker and waits for each to drain as below. The
+queue is looked up in the parent first, so a wrong name is still one line, not a restart loop. On SIGTERM (ECS stopping the task) uvicorn stops
 accepting connections, lets the requests in flight finish, and then the app's lifespan closes
 the publisher, which sends what is still waiting and waits for SQS to acknowledge it; only then
 does the process exit, so every 202 it gave stands. uvicorn re-raises the signal once it is done,
@@ -14,18 +20,22 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from app.errors import ConfigurationError, PublishError
 from app.observability import configure_logging, kv
 from app.receiver.app import create_app
 from app.receiver.publisher import SqsPublisher
 from app.receiver.stats import ReceiverStats
-from app.settings import load_settings, require_api_keys
+from app.settings import Settings, load_settings, require_api_keys
 
 #: Seconds uvicorn waits for requests in flight after SIGTERM, beyond the publish timeout they may
 #: still be waiting on; ECS's default stopTimeout (30 s) leaves room for both.
@@ -55,30 +65,22 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     configure_logging(settings)
     require_api_keys(settings)
-    stats = ReceiverStats()
-    try:
-        publisher = SqsPublisher.from_settings(settings, stats=stats)
-    except PublishError as exc:
-        raise ConfigurationError(str(exc)) from exc
-    app = create_app(settings, publisher=publisher, stats=stats)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # one debug line per request comes from the app instead
-        log_config=None,  # keep our `LEVEL event=...` format
-        server_header=False,
-        timeout_graceful_shutdown=int(settings.publish_timeout_seconds + DRAIN_MARGIN_SECONDS),
+    app = _build_app(settings)  # in the parent too: a missing queue is one line, not a restart loop
+    _log.info(
+        kv(
+            "receiver_starting",
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            keys=len(settings.api_keys),
+        )
     )
+    if settings.workers > 1:
+        return _run_workers(settings)
+    config = _config(settings, app)
     config.load()  # imports the protocol modules, so the freeze below covers them too
-    gc.freeze()  # everything loaded so far (botocore's models, the app) lives for the process: never scan it
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    _tune_gc()
     server = uvicorn.Server(config)
-    _log.info(kv("receiver_starting", host=settings.host, port=settings.port, keys=len(settings.api_keys)))
     previous = signal.signal(signal.SIGTERM, _after_drain)
     try:
         server.run()
@@ -88,6 +90,58 @@ def run(args: argparse.Namespace) -> int:
         return 1
     _log.info(kv("receiver_stopped"))
     return 0
+
+
+def worker_app() -> FastAPI:
+    """A worker process's app: uvicorn imports this by name in each worker it starts."""
+    settings = load_settings()
+    configure_logging(settings)
+    app = _build_app(settings)
+    _tune_gc()  # uvicorn loaded its protocol modules before calling this factory
+    _log.info(kv("receiver_worker_started", pid=os.getpid()))
+    return app
+
+
+def _run_workers(settings: Settings) -> int:
+    config = _config(settings, f"{__name__}:worker_app", factory=True, workers=settings.workers)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()  # returns once every worker has drained after SIGTERM, or one failed to start
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        _log.error(kv("receiver_worker_failed_to_start", pids=failed))
+        return 1
+    _log.info(kv("receiver_stopped"))
+    return 0
+
+
+def _build_app(settings: Settings) -> FastAPI:
+    stats = ReceiverStats()
+    try:
+        publisher = SqsPublisher.from_settings(settings, stats=stats)
+    except PublishError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return create_app(settings, publisher=publisher, stats=stats)
+
+
+def _config(settings: Settings, app: FastAPI | str, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # one debug line per request comes from the app instead
+        log_config=None,  # keep our `LEVEL event=...` format
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.publish_timeout_seconds + DRAIN_MARGIN_SECONDS),
+        **options,
+    )
+
+
+def _tune_gc() -> None:
+    gc.freeze()  # everything loaded so far (botocore's models, the app) lives for the process: never scan it
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _after_drain(signum: int, frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import httpx
+import psutil
 import pytest
 
 from app.contract import parse_record
@@ -117,3 +118,44 @@ def test_serve_without_api_keys_refuses_to_start_with_one_line() -> None:
         result.stderr.strip()
         == "telemetry serve: error: TELEMETRY_API_KEYS: required by the receiver (comma-separated keys)"
     )
+
+
+def test_two_workers_serve_one_port_and_drain_on_sigterm(tmp_path: Path) -> None:
+    with PipelineStack(tmp_path) as stack:
+        env = stack.start_aws()
+        url = stack.start_receiver(TELEMETRY_WORKERS="2", TELEMETRY_PUBLISH_LINGER_MS="1000")
+        receiver = stack.receivers()[0]
+        deadline = time.monotonic() + 30
+        while receiver.log().count("event=receiver_worker_started") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = {
+            line.split("pid=")[1].split()[0]
+            for line in receiver.log().splitlines()
+            if "receiver_worker_started" in line
+        }
+        assert len(workers) == 2 and str(receiver.pid) not in workers
+
+        async def scenario() -> list[int]:
+            limits = httpx.Limits(max_connections=20)
+            async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+                async def post(i: int) -> int:
+                    response = await client.post(
+                        "/v1/telemetry/batch", json=[record(i)], headers={"X-API-Key": DEFAULT_API_KEY}
+                    )
+                    return response.status_code
+
+                tasks = [asyncio.create_task(post(i)) for i in range(20)]
+                await asyncio.sleep(0.4)
+                receiver.send(signal.SIGTERM)
+                return list(await asyncio.gather(*tasks))
+
+        assert asyncio.run(scenario()) == [202] * 20
+        receiver.popen.wait(timeout=30)
+        assert receiver.popen.returncode == 0, receiver.log()[-2000:]
+        assert sorted(queued_vehicle_ids(env)) == [f"veh-{i:05d}" for i in range(20)]
+        assert "event=receiver_stopped" in receiver.log()
+        assert not any(
+            psutil.pid_exists(int(pid)) and psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+            for pid in workers
+        )
