@@ -3,7 +3,11 @@
 One embedded AWS stack (moto server), one `telemetry serve` and one `telemetry consume`, each a
 process of its own with default settings, as in `make demo`. A separate, paced load generator (the
 `load` sub-command) offers 100-record batch POSTs at a fixed rate for `seconds` per step; the rate
-steps up until p95 ingest-to-persist passes the budget or the receiver stops taking what is offered.
+steps up (the given steps, then 25 % more each time) until a step fails: p95 ingest-to-persist
+passes the budget, the backlog does not drain, a request fails, or the receiver stops taking what
+is offered. The last step that held and the first that did not are the knee. The generator opens
+enough connections that a request may take 250 ms without it falling behind, so the knee is the
+pipeline's, not the generator's.
 
 Per step, after the load stops, the new S3 objects are read back until every accepted record is
 there (the backlog drained) or `drain_wait` runs out; ingest-to-persist is each object's
@@ -19,12 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,9 +48,27 @@ from loadtest.verify import S3Reader
 
 BUDGET_MS: Final = 1000.0
 DEFAULT_RATES: Final = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 20000]
+#: After the given steps, each next one offers this much more, until a step fails or the cap.
+STEP_FACTOR: Final = 1.25
+MAX_RATE: Final = 400_000.0
 #: A step whose accepted rate falls below this share of the offered one is not held.
 HELD_SHARE: Final = 0.95
-GENERATOR_CONNECTIONS: Final = 16
+MIN_CONNECTIONS: Final = 16
+#: Each connection waits for its answer: this many seconds of request latency are covered.
+LATENCY_ALLOWANCE_S: Final = 0.25
+
+
+def connections_for(rate: float) -> int:
+    """Connections that keep `rate` offered while each request takes up to LATENCY_ALLOWANCE_S."""
+    return max(MIN_CONNECTIONS, math.ceil(rate / BATCH_SIZE * LATENCY_ALLOWANCE_S))
+
+
+def rates_until_knee(first: Sequence[float]) -> Iterator[float]:
+    """The given steps, then STEP_FACTOR more each time (rounded to 500 records/s) up to MAX_RATE."""
+    yield from first
+    rate = first[-1]
+    while (rate := round(rate * STEP_FACTOR / 500) * 500) <= MAX_RATE:
+        yield rate
 
 
 # -- the paced load generator (its own process) ------------------------------------------------
@@ -59,7 +82,7 @@ class PacedResult:
     p99_ms: float
 
 
-async def _paced(url: str, rate: float, seconds: float) -> PacedResult:
+async def _paced(url: str, rate: float, seconds: float, connections: int) -> PacedResult:
     host, port_text = url.removeprefix("http://").split(":")
     port = int(port_text)
     bodies = [
@@ -76,7 +99,7 @@ async def _paced(url: str, rate: float, seconds: float) -> PacedResult:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            for i in range(first, total, GENERATOR_CONNECTIONS):
+            for i in range(first, total, connections):
                 delay = start + i * interval - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -95,7 +118,7 @@ async def _paced(url: str, rate: float, seconds: float) -> PacedResult:
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker(n) for n in range(GENERATOR_CONNECTIONS)))
+    await asyncio.gather(*(worker(n) for n in range(connections)))
     elapsed = time.perf_counter() - start
     ordered = sorted(latencies) or [0.0]
     return PacedResult(
@@ -111,7 +134,7 @@ async def _paced(url: str, rate: float, seconds: float) -> PacedResult:
 def load_main(args: argparse.Namespace) -> int:
     import uvloop
 
-    print(json.dumps(asdict(uvloop.run(_paced(args.url, args.rate, args.seconds)))))
+    print(json.dumps(asdict(uvloop.run(_paced(args.url, args.rate, args.seconds, args.connections)))))
     return 0
 
 
@@ -181,12 +204,23 @@ class Step:
 
     @property
     def held(self) -> bool:
-        return (
-            self.drained
-            and self.p95_ms < BUDGET_MS
-            and self.errors == 0
-            and self.accepted_records_per_s >= HELD_SHARE * self.offered_records_per_s
-        )
+        return not self.failed_because
+
+    @property
+    def failed_because(self) -> list[str]:
+        """Each rule of a held step that this one broke, in words (empty: it held)."""
+        reasons = []
+        if not self.drained:
+            reasons.append(f"backlog not drained ({self.persisted:,} of {self.accepted:,} persisted)")
+        elif self.p95_ms >= BUDGET_MS:
+            reasons.append(f"p95 ingest-to-persist {self.p95_ms:,.0f} ms >= {BUDGET_MS:,.0f} ms")
+        if self.errors:
+            reasons.append(f"{self.errors} requests not accepted")
+        if self.accepted_records_per_s < HELD_SHARE * self.offered_records_per_s:
+            reasons.append(
+                f"accepted {self.accepted_records_per_s:,.0f} records/s < {HELD_SHARE:.0%} of offered"
+            )
+        return reasons
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -212,7 +246,7 @@ def run_step(
 ) -> Step:
     before = {name: _cpu(p) for name, p in processes.items()}
     command = [sys.executable, "-m", "bench.e2e_bench", "load", "--url", url, "--rate", str(rate)]
-    command += ["--seconds", str(seconds)]
+    command += ["--seconds", str(seconds), "--connections", str(connections_for(rate))]
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)  # noqa: S603
     load = PacedResult(**json.loads(done.stdout.strip().splitlines()[-1]))
     accepted = load.ok_requests * BATCH_SIZE
@@ -257,6 +291,17 @@ class EndToEnd:
         held = [s for s in self.steps if s.held]
         return max(held, key=lambda s: s.accepted_records_per_s) if held else None
 
+    @property
+    def knee(self) -> tuple[Step | None, Step | None]:
+        """The last step that held and the first that did not (None: all held up to MAX_RATE)."""
+        failed = next((s for s in self.steps if not s.held), None)
+        held = [
+            s
+            for s in self.steps
+            if s.held and (failed is None or s.offered_records_per_s < failed.offered_records_per_s)
+        ]
+        return (held[-1] if held else None), failed
+
     def cpu_s_per_record(self, step: Step, *names: str) -> float:
         return sum(step.cpu_s.get(n, 0.0) for n in names) / max(1, step.accepted)
 
@@ -284,7 +329,7 @@ def measure(workdir: Path, *, rates: Sequence[float], seconds: float, drain_wait
         sampler.start()
         steps: list[Step] = []
         try:
-            for rate in rates:
+            for rate in rates_until_knee(rates):
                 step = run_step(
                     url, rate=rate, seconds=seconds, processes=processes, reader=reader, drain_wait=drain_wait
                 )
@@ -292,7 +337,7 @@ def measure(workdir: Path, *, rates: Sequence[float], seconds: float, drain_wait
                 print(
                     f"  e2e step {rate:>7,.0f} records/s offered: {step.accepted_records_per_s:>7,.0f} accepted, "
                     f"p95 ingest-to-persist {step.p95_ms:6.0f} ms, drained in {step.drain_s:4.1f} s"
-                    f"{'' if step.held else '  (not held)'}",
+                    f"{'' if step.held else '  (not held: ' + '; '.join(step.failed_because) + ')'}",
                     flush=True,
                 )
                 if not step.held:
@@ -317,11 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     load.add_argument("--url", required=True)
     load.add_argument("--rate", type=float, required=True, help="records/s offered")
     load.add_argument("--seconds", type=float, default=10.0)
+    load.add_argument("--connections", type=int, default=MIN_CONNECTIONS)
     parser.add_argument(
         "--rates",
         type=lambda t: [float(n) for n in t.split(",")],
         default=DEFAULT_RATES,
-        help="records/s steps",
+        help="records/s of the first steps; then 25 %% more per step until one fails",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per step")
     args = parser.parse_args(argv)
@@ -330,7 +376,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = measure(Path("out/bench/e2e-run"), rates=args.rates, seconds=args.seconds)
     best = result.best
     print(f"sustained: {best.accepted_records_per_s:,.0f} records/s" if best else "no step held")
+    print(knee_text(result))
     return 0 if best else 1
+
+
+def knee_text(result: EndToEnd) -> str:
+    last, first = result.knee
+    held = (
+        f"last held {last.offered_records_per_s:,.0f} records/s offered "
+        f"({last.accepted_records_per_s:,.0f} accepted, p95 {last.p95_ms:,.0f} ms)"
+        if last
+        else "no step held"
+    )
+    failed = (
+        f"first not held {first.offered_records_per_s:,.0f} offered: {'; '.join(first.failed_because)}"
+        if first
+        else f"every step held up to {MAX_RATE:,.0f} records/s"
+    )
+    return f"knee: {held}; {failed}"
 
 
 if __name__ == "__main__":

@@ -344,6 +344,7 @@ def measure(
     if reference:
         old = runs[1]
         figures["speedup"] = old.wall_s / new.wall_s
+        figures["reference_wall_s"] = old.wall_s
         figures["query_speedup"] = queries["raw"] / queries["curated"]
         figures["same_counts"] = (old.records, old.distinct) == (new.records, new.distinct)
     return figures

@@ -19,7 +19,9 @@ httptools, access log off.
   `RecordsAccepted`), for the default packed mode under the throughput load and for the baseline
   (records per message 1, linger 0: one SendMessageBatch per request) under the same load, each
   on a queue of its own.
-- **Batches**: 100-record batches to the receiver, in records/s (the performance issue's measure).
+- **Batches**: 100-record batches to the receiver, in records/s and receiver CPU per record, with
+  one uvicorn worker and with two (`TELEMETRY_WORKERS`, what a task with 2 vCPUs runs); the SQS
+  requests per 1,000 records of the one-worker run.
 
     python -m bench.receiver_bench [--seconds 5] [--rounds 3] [--connections 256] [--set VAR=VALUE]
 
@@ -55,6 +57,8 @@ TARGET_RATIO: Final = 0.60
 TARGET_REQUEST_REDUCTION: Final = 20.0
 OUT_DIR: Final = Path("out/bench")
 BATCH_SIZE: Final = 100
+#: uvicorn workers of the batch runs: one, and what a task with 2 vCPUs runs.
+BATCH_WORKERS: Final = (1, 2)
 DISTINCT_BODIES: Final = 64
 QUIET: Final = {"TELEMETRY_LOG_LEVEL": "WARNING", "TELEMETRY_METRICS_INTERVAL_SECONDS": "5"}
 
@@ -183,10 +187,7 @@ async def _load(url: str, path: str, bodies: Sequence[bytes], args: argparse.Nam
 def load_main(args: argparse.Namespace) -> int:
     import uvloop
 
-    if args.batch:
-        bodies = [orjson.dumps(records(BATCH_SIZE, prefix=f"b{n}")) for n in range(8)]
-    else:
-        bodies = [orjson.dumps(r) for r in records(DISTINCT_BODIES)]
+    bodies = batch_bodies() if args.batch else single_bodies()
     result = uvloop.run(_load(args.url, BATCH_PATH if args.batch else SINGLE_PATH, bodies, args))
     print(json.dumps(asdict(result)))
     return 0
@@ -203,12 +204,31 @@ def run_load(
     if batch:
         command.append("--batch")
     processes = {name: psutil.Process(pid) for name, pid in (watch or {}).items()}
-    before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    before = {name: cpu_seconds(p) for name, p in processes.items()}
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 90)  # noqa: S603
-    after = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    after = {name: cpu_seconds(p) for name, p in processes.items()}
     result = LoadResult(**json.loads(done.stdout.strip().splitlines()[-1]))
     result.cpu_seconds = {name: after[name] - before[name] for name in processes}
     return result
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of a process and its live children (a receiver's worker processes)."""
+    total = float(sum(process.cpu_times()[:2]))
+    for child in process.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:  # pragma: no cover - a worker restarting mid-measurement
+            continue
+    return total
+
+
+def batch_bodies() -> list[bytes]:
+    return [orjson.dumps(records(BATCH_SIZE, prefix=f"b{n}")) for n in range(8)]
+
+
+def single_bodies() -> list[bytes]:
+    return [orjson.dumps(r) for r in records(DISTINCT_BODIES)]
 
 
 # -- servers ----------------------------------------------------------------------------------
@@ -278,7 +298,17 @@ class Figures:
     packed_totals: dict[str, float]
     baseline_per_k: float
     baseline_totals: dict[str, float]
-    batch: LoadResult
+    #: 100-record batches by uvicorn workers (1 and 2), and the SQS requests per 1,000 records of 1.
+    batch_by_workers: dict[int, LoadResult]
+    batch_sqs_per_k: float
+
+    @property
+    def batch(self) -> LoadResult:
+        return self.batch_by_workers[1]
+
+    def batch_cpu_us_per_record(self, workers: int, name: str = "server") -> float:
+        run = self.batch_by_workers[workers]
+        return run.cpu_us_per_request(name) / BATCH_SIZE
 
     @property
     def best_ceiling(self) -> LoadResult:
@@ -340,10 +370,35 @@ def measure(stack: PipelineStack, args: argparse.Namespace, tuned: Mapping[str, 
     run_load(baseline_url, seconds=min(args.seconds, 3.0), connections=args.connections)
     baseline_per_k, baseline_totals = sqs_requests_per_thousand(stack.receivers()[-1])
 
-    batch_url = stack.start_receiver(**QUIET, **tuned, TELEMETRY_QUEUE_URL=new_queue(env, "bench-batch"))
-    batch = run_load(batch_url, seconds=args.seconds, connections=args.batch_connections, batch=True)
+    batch_by_workers: dict[int, LoadResult] = {}
+    batch_sqs_per_k = float("nan")
+    for workers in BATCH_WORKERS:
+        batch_url = stack.start_receiver(
+            **QUIET,
+            **tuned,
+            TELEMETRY_WORKERS=str(workers),
+            TELEMETRY_QUEUE_URL=new_queue(env, f"bench-batch-{workers}"),
+        )
+        batch_receiver = stack.receivers()[-1]
+        batch_by_workers[workers] = run_load(
+            batch_url,
+            seconds=args.seconds,
+            connections=args.batch_connections * workers,
+            batch=True,
+            watch={"server": batch_receiver.pid, "moto": aws_pid},
+        )
+        per_k, _ = sqs_requests_per_thousand(batch_receiver)
+        if workers == 1:
+            batch_sqs_per_k = per_k
     return Figures(
-        ceiling_runs, receiver_runs, packed_per_k, packed_totals, baseline_per_k, baseline_totals, batch
+        ceiling_runs,
+        receiver_runs,
+        packed_per_k,
+        packed_totals,
+        baseline_per_k,
+        baseline_totals,
+        batch_by_workers,
+        batch_sqs_per_k,
     )
 
 
@@ -368,12 +423,15 @@ def report(figures: Figures, args: argparse.Namespace) -> bool:
         f"  SQS requests per 1,000 records  packed {figures.packed_per_k:.2f}  one record per message "
         f"{figures.baseline_per_k:.0f}  -> {figures.reduction:.0f}x fewer (target >= {TARGET_REQUEST_REDUCTION:.0f}x)"
     )
-    b = figures.batch
-    print(
-        f"  100-record batches     {b.rps * BATCH_SIZE:7.0f} records/s  ({b.rps:.0f} requests/s, "
-        f"{args.batch_connections} connections, p50 {b.p50_ms:.1f} ms)"
+    for workers, b in figures.batch_by_workers.items():
+        print(
+            f"  100-record batches, {workers} worker{'s' if workers > 1 else ''}  {b.rps * BATCH_SIZE:7.0f} records/s  "
+            f"({b.rps:.0f} requests/s, {args.batch_connections * workers} connections, p50 {b.p50_ms:.1f} ms); "
+            f"receiver CPU {figures.batch_cpu_us_per_record(workers):.1f} us per record"
+        )
+    errors = sum(
+        run.errors for run in [*figures.ceiling, *figures.receiver, *figures.batch_by_workers.values()]
     )
-    errors = sum(run.errors for run in [*figures.ceiling, *figures.receiver, b])
     if errors:
         print(f"  non-202 answers during the measured runs: {errors}")
     met = figures.ratio >= TARGET_RATIO and figures.reduction >= TARGET_REQUEST_REDUCTION and not errors
@@ -430,6 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "packed_totals": figures.packed_totals,
         "baseline_totals": figures.baseline_totals,
         "batch_records_per_s": figures.batch.rps * BATCH_SIZE,
+        "batch_by_workers": {
+            str(w): asdict(run) | {"records_per_s": run.rps * BATCH_SIZE}
+            for w, run in figures.batch_by_workers.items()
+        },
         "settings": tuned,
     }
     (OUT_DIR / "receiver.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
