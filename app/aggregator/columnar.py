@@ -34,7 +34,7 @@ import duckdb
 from app.aggregator.staging import StagedHour
 from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, latency_percentiles
 from app.aggregator.tables import curated, vehicle_stats
-from app.anomaly import Episode, RuleEngine
+from app.anomaly import Episode
 from app.contract import (
     CANONICAL_CAN_ID_PATTERN,
     MAX_CAN_ID,
@@ -140,14 +140,15 @@ def connect(*, memory_mb: int, threads: int, work_dir: Path) -> duckdb.DuckDBPyC
         **_SETTINGS,
         "memory_limit": f"{memory_mb}MB",
         "temp_directory": str(work_dir / "spill"),
-        "threads": threads or _cpus(),
+        "threads": threads or cpus(),
     }
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ values print and group in UTC, whatever the host says
     return con
 
 
-def _cpus() -> int:
+def cpus() -> int:
+    """CPUs this process may run on (the task's share of the host, where the kernel says so)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -351,33 +352,16 @@ class HourEngine:
         )
         return int(self._scalar("SELECT count(*) FROM curated"))
 
-    def anomalies(self, engine: RuleEngine, *, until_ms: int, batch_rows: int = 50_000) -> list[Episode]:
-        """The rules over the hour's distinct records in (vehicle, time) order: the exact pass.
-
-        Only the well-known signals reach the rules (they read no other); each record's payload is
-        rebuilt from its typed columns. The episodes' counts join the per-vehicle statistics.
-        `until_ms` is the hour's end: a vehicle silent from its last sample to the end of the data
-        (the hour's end, or the fleet's newest sample if earlier) gets a `silent` episode.
-        """
-        signals = curated().signals
-        columns = ", ".join(f'"{name}"' for name in signals)
-        cursor = self._con.execute(
-            f'SELECT vehicle_id, epoch_ms("timestamp"), epoch_ms(ingest_received_at), {columns} '
-            'FROM curated ORDER BY vehicle_id, "timestamp", can_id'
-        )
-        observe = engine.observe
-        while rows := cursor.fetchmany(batch_rows):
-            for row in rows:
-                observe(
-                    row[0],
-                    row[1],
-                    row[2],
-                    {name: value for name, value in zip(signals, row[3:], strict=True) if value is not None},
-                )
-        # Silence at the end of the data is measured to the fleet's newest sample, not to the hour's
-        # end: an hour run before it is over (a demo, a late replay) must not make every car silent.
+    def newest_event_ms(self) -> int | None:
+        """The fleet's newest sample (vehicle time) this hour, if any record."""
         newest = self._scalar('SELECT max(epoch_ms("timestamp")) FROM curated')
-        episodes = engine.close(until_ms=min(until_ms, int(newest)) if newest is not None else until_ms)
+        return None if newest is None else int(newest)
+
+    def distinct_records(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM curated"))
+
+    def record_anomalies(self, episodes: Sequence[Episode]) -> None:
+        """The episodes' count per vehicle and rule, for the per-vehicle statistics (`totals`)."""
         self._con.execute(
             "CREATE TEMP TABLE anomaly_counts (vehicle_id VARCHAR, rule VARCHAR, episodes BIGINT)"
         )
@@ -389,7 +373,6 @@ class HourEngine:
             self._con.executemany(
                 "INSERT INTO anomaly_counts VALUES (?, ?, ?)", [(v, r, n) for (v, r), n in counts.items()]
             )
-        return episodes
 
     def totals(self, *, objects: int, unreadable_objects: int, clock_limit_ms: int) -> HourTotals:
         """Fleet and per-vehicle statistics, as the Python aggregator defined them (docs/aggregator.md)."""

@@ -35,12 +35,14 @@ from typing import Final
 
 import orjson
 
-from app.aggregator.columnar import HourEngine, HourTotals, connect, row_group_rows
+from app.aggregator.columnar import HourEngine, HourTotals, connect, cpus, row_group_rows
 from app.aggregator.report import HourlyResult, to_csv, to_json
+from app.aggregator.rules_pass import hourly_episodes, rule_processes
 from app.aggregator.staging import StagedHour, stage_hour
 from app.aggregator.stats import from_epoch_ms
-from app.aggregator.tables import curated, vehicle_stats
-from app.anomaly import Episode, RuleEngine
+from app.aggregator.tables import curated as curated_table
+from app.aggregator.tables import vehicle_stats
+from app.anomaly import Episode
 from app.contract import Hour, format_timestamp
 from app.errors import AggregationError, StorageError
 from app.object_store import ObjectStore
@@ -120,9 +122,13 @@ def aggregate_hour(
                 engine.load()
                 phases["engine_ms"] = _since(phase)
                 phase = time.perf_counter()
-                episodes = engine.anomalies(
-                    RuleEngine(settings.thresholds()), until_ms=round(hour.shift(1).start.timestamp() * 1000)
-                )
+                curated_file, stats_file = work / "records.parquet", work / "vehicle_stats.parquet"
+                distinct = engine.distinct_records()
+                rows = engine.write_curated(curated_file, row_group_rows=row_group_rows(distinct))
+                phases["write_ms"] = _since(phase)
+                phase = time.perf_counter()
+                episodes = _anomalies(engine, settings, hour=hour, curated_file=curated_file, work=work)
+                engine.record_anomalies(episodes)
                 phases["rules_ms"] = _since(phase)
                 phase = time.perf_counter()
                 totals = engine.totals(
@@ -130,8 +136,11 @@ def aggregate_hour(
                     unreadable_objects=staged.unreadable_objects,
                     clock_limit_ms=round(settings.clock_offset_limit_seconds * 1000),
                 )
-                outputs = _write_tables(store, engine, settings=settings, hour=hour, work=work, totals=totals)
-                phases["write_ms"] = _since(phase)
+                engine.write_vehicle_stats(stats_file)
+                outputs = _upload_tables(
+                    store, settings=settings, hour=hour, curated=(curated_file, rows), stats_file=stats_file
+                )
+                phases["write_ms"] += _since(phase)
             _log_objects(staged, totals)
         result = HourlyResult(
             hour=hour,
@@ -209,14 +218,29 @@ def _since(began: float) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _write_tables(
-    store: ObjectStore, engine: HourEngine, *, settings: Settings, hour: Hour, work: Path, totals: HourTotals
+def _anomalies(
+    engine: HourEngine, settings: Settings, *, hour: Hour, curated_file: Path, work: Path
+) -> list[Episode]:
+    # Silence at the end of the data is measured to the fleet's newest sample, not to the hour's
+    # end: an hour run before it is over (a demo, a late replay) must not make every car silent.
+    until_ms = round(hour.shift(1).start.timestamp() * 1000)
+    newest = engine.newest_event_ms()
+    return hourly_episodes(
+        curated_file,
+        settings.thresholds(),
+        until_ms=until_ms if newest is None else min(until_ms, newest),
+        processes=rule_processes(engine.distinct_records(), cpus=settings.hourly_threads or cpus()),
+        memory_mb=settings.hourly_memory_mb // 2,
+        work_dir=work,
+    )
+
+
+def _upload_tables(
+    store: ObjectStore, *, settings: Settings, hour: Hour, curated: tuple[Path, int], stats_file: Path
 ) -> HourOutputs:
-    curated_key = curated().key(settings.curated_prefix, hour)
+    curated_file, rows = curated
+    curated_key = curated_table().key(settings.curated_prefix, hour)
     stats_key = vehicle_stats().key(settings.vehicle_stats_prefix, hour)
-    curated_file, stats_file = work / "records.parquet", work / "vehicle_stats.parquet"
-    rows = engine.write_curated(curated_file, row_group_rows=row_group_rows(totals.fleet.distinct))
-    engine.write_vehicle_stats(stats_file)
     store.put_file(key=curated_key, path=curated_file, content_type=PARQUET_CONTENT_TYPE)
     store.put_file(key=stats_key, path=stats_file, content_type=PARQUET_CONTENT_TYPE)
     return HourOutputs(
