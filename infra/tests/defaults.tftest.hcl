@@ -92,6 +92,13 @@ run "names_and_settings_match_the_embedded_stack" {
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
         abort       = null
       }
+      "anomalies-tiering-and-expiry" = {
+        prefix      = var.shared.anomalies_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
+        expiration  = var.shared.lifecycle.aggregates_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
       "abort-incomplete-multipart-uploads" = {
         prefix      = ""
         transitions = {}
