@@ -31,6 +31,7 @@ locals {
     TELEMETRY_AGGREGATES_PREFIX          = local.aggregates_prefix
     TELEMETRY_CURATED_PREFIX             = local.curated_prefix
     TELEMETRY_VEHICLE_STATS_PREFIX       = local.vehicle_stats_prefix
+    TELEMETRY_ANOMALIES_PREFIX           = local.anomalies_prefix
     TELEMETRY_VISIBILITY_TIMEOUT_SECONDS = tostring(local.queue.visibility_timeout_seconds)
     TELEMETRY_MAX_RECEIVE_COUNT          = tostring(local.queue.max_receive_count)
     TELEMETRY_LOG_LEVEL                  = var.log_level
