@@ -75,7 +75,11 @@ locals {
       memory       = var.consumer.memory
       stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
       environment = merge(
-        { TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers) },
+        {
+          TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers)
+          # Always stated: the application's own default (all) is right for one task only.
+          TELEMETRY_LIVE_RULES = var.consumer.live_rules
+        },
         var.consumer.flush_max_age_seconds == null ? {} : { TELEMETRY_FLUSH_MAX_AGE_SECONDS = tostring(var.consumer.flush_max_age_seconds) },
       )
       secrets       = []
