@@ -13,8 +13,8 @@
 # directory is a bind mount of the task's ephemeral storage (var.aggregator.ephemeral_storage_gib,
 # 30 GiB by default: an hour of 20 M records stages ~6 GB of JSON, and spill files sit beside
 # it). A Fargate bind mount is owned by root (0755) unless the image declares the path as a
-# VOLUME owned by its user: the Dockerfile must `mkdir` it, `chown 10001:10001` it and declare
-# `VOLUME ["/var/scratch"]` (infra/README.md, "The hourly job's disk").
+# VOLUME owned by its user: the Dockerfile `mkdir`s it, `chown 10001:10001`s it and declares
+# `VOLUME ["/var/scratch"]` (infra/README.md, "The hourly job's disk"; tests/delivery checks it).
 
 locals {
   image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
