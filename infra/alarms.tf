@@ -234,7 +234,8 @@ resource "aws_cloudwatch_metric_alarm" "aggregator_runtime" {
 #   (the default) they are the hourly job's, which emits AnomalyEpisodes{Service=aggregator, Rule}
 #   per hour with episodes. The scheduled run redoes the two hours before (--lookback 2), so an
 #   hour's episodes are sent up to three hours running: one-hour periods keep the alarm in ALARM
-#   through them (one notification), and OK returns once a run finds none.
+#   through them (one notification); OK returns a few periods after the last report (CloudWatch
+#   looks back a few periods for the latest data point before treating missing ones).
 # Missing data is not breaching: no alert, no metric.
 
 locals {
