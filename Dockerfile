@@ -35,11 +35,15 @@ FROM python:3.11.15-slim-trixie@sha256:90744cff8f32887f075c47d747a173ff333e9e988
 
 # The base image's pip, setuptools and wheel are build tools (and scanner findings) the service
 # never uses; without them nothing can be pip-installed into a running container.
+# /var/scratch is the hourly job's disk (TELEMETRY_HOURLY_WORK_DIR, infra/ecs.tf): created here,
+# owned by the user the container runs as, and declared a VOLUME below.
 RUN python -m pip uninstall --yes --no-input --disable-pip-version-check pip setuptools wheel \
     && rm -rf /usr/local/lib/python3.11/ensurepip/_bundled \
     && groupadd --system --gid 10001 telemetry \
     && useradd --system --uid 10001 --gid telemetry --no-create-home \
-        --home-dir /nonexistent --shell /usr/sbin/nologin telemetry
+        --home-dir /nonexistent --shell /usr/sbin/nologin telemetry \
+    && mkdir -p /var/scratch \
+    && chown 10001:10001 /var/scratch
 
 COPY --from=build /opt/venv /opt/venv
 
@@ -49,6 +53,13 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     TELEMETRY_HOST=0.0.0.0 \
     TELEMETRY_PORT=8000 \
     AWS_EMF_ENVIRONMENT=local
+
+# The aggregator's task mounts a bind volume of its ephemeral storage at /var/scratch (the root
+# filesystem is read-only). Fargate gives such a mount root:root 0755, where the job cannot write,
+# unless the image declares the path as a VOLUME: then it takes the image's owner and mode
+# (ECS developer guide, "Use bind mounts with Amazon ECS"). Declared after the RUN that makes it:
+# build steps that change a path once it is a VOLUME are discarded.
+VOLUME ["/var/scratch"]
 
 USER 10001:10001
 EXPOSE 8000

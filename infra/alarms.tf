@@ -15,6 +15,14 @@
 #   DLQ not empty                     a message failed maxReceiveCount times (SQS)
 #   p95 ingest-to-persist > 5 s       consumer EMF metric IngestToPersistMs
 #   receiver 5xx rate > 1 %           ALB: (target 5xx + ALB 5xx) / requests
+#
+#   battery anomalies (issue 20; the rules of app/anomaly/rules.py, listed in anomaly_rules.json)
+#   one alarm per rule, live          consumer EMF AnomalyAlerts{Service, Rule} > 0 in a minute,
+#                                     for the rules the consumer alerts on (consumer.live_rules)
+#                                     or else hourly: aggregator EMF AnomalyEpisodes{Service,
+#                                     Rule} > 0 in an hour (the job runs every rule on the whole
+#                                     hour, which windowed rules need)
+#   vehicle clocks off                aggregator EMF ClockOffVehicles / Vehicles > 5 % in an hour
 
 locals {
   alarm_actions = [local.alarm_topic_arn]
@@ -211,6 +219,119 @@ resource "aws_cloudwatch_metric_alarm" "aggregator_runtime" {
     precondition {
       condition     = local.thresholds.aggregator_runtime_seconds < var.aggregator.timeout_seconds
       error_message = "alarm_thresholds.aggregator_runtime_seconds must be below aggregator.timeout_seconds: a run stopped by the timeout reports no runtime, so the alarm could never fire."
+    }
+  }
+}
+
+# ---- battery anomalies ----------------------------------------------------------------------------
+# One alarm per rule of app/anomaly/rules.py (anomaly_rules.json; tests/infra/test_anomaly_rules.py
+# keeps the two equal), on exactly one path, so a fault notifies once:
+# - live, for the rules the consumer alerts on (TELEMETRY_LIVE_RULES = consumer.live_rules): each
+#   alert is one AnomalyAlerts{Service=consumer, Rule} event, sent when an episode opens; Sum > 0
+#   over a minute notifies within about a minute of the record reaching S3.
+# - hourly, for the others: the windowed rules need a vehicle's whole stream, which one of several
+#   consumer tasks does not see (docs/anomalies.md, "Several consumer tasks"), so with per_sample
+#   (the default) they are the hourly job's, which emits AnomalyEpisodes{Service=aggregator, Rule}
+#   per hour with episodes. The scheduled run redoes the two hours before (--lookback 2), so an
+#   hour's episodes are sent up to three hours running: one-hour periods keep the alarm in ALARM
+#   through them (one notification); OK returns a few periods after the last report (CloudWatch
+#   looks back a few periods for the latest data point before treating missing ones).
+# Missing data is not breaching: no alert, no metric.
+
+locals {
+  anomaly_rules = jsondecode(file("${path.module}/anomaly_rules.json")).rules
+
+  live_alerting_rules = {
+    all        = keys(local.anomaly_rules)
+    per_sample = [for rule, spec in local.anomaly_rules : rule if spec.per_sample]
+    off        = []
+  }[var.consumer.live_rules]
+
+  anomaly_alarms_live   = { for rule, spec in local.anomaly_rules : rule => spec if contains(local.live_alerting_rules, rule) }
+  anomaly_alarms_hourly = { for rule, spec in local.anomaly_rules : rule => spec if !contains(local.live_alerting_rules, rule) }
+}
+
+resource "aws_cloudwatch_metric_alarm" "anomaly_live" {
+  for_each = local.anomaly_alarms_live
+
+  alarm_name          = "${local.name}-${var.environment}-anomaly-live-${replace(each.key, "_", "-")}"
+  alarm_description   = "Trigger: battery anomaly ${each.key}, found live (operational). ${each.value.meaning} A consumer task found it in records stored within the last minute; its log line event=anomaly rule=${each.key} names the vehicle, the value and the limit. Action: confirm it in the vehicle's records and hand the vehicle to the fleet's maintenance, see docs/operations.md#${replace(each.key, "_", "-")}."
+  namespace           = var.metrics_namespace
+  metric_name         = "AnomalyAlerts"
+  dimensions          = { Service = "consumer", Rule = each.key }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "anomaly_hourly" {
+  for_each = local.anomaly_alarms_hourly
+
+  alarm_name          = "${local.name}-${var.environment}-anomaly-hourly-${replace(each.key, "_", "-")}"
+  alarm_description   = "Trigger: battery anomaly ${each.key}, found by the hourly job (operational). ${each.value.meaning} The job judged an hour's complete records and wrote each episode to anomalies/.../episodes.jsonl (the Athena table anomalies); the consumer does not alert on this rule live (consumer.live_rules = ${var.consumer.live_rules}). Action: find the episodes and vehicles, confirm them in the records and hand the vehicles to the fleet's maintenance, see docs/operations.md#${replace(each.key, "_", "-")}."
+  namespace           = var.metrics_namespace
+  metric_name         = "AnomalyEpisodes"
+  dimensions          = { Service = "aggregator", Rule = each.key }
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Vehicle clocks: the hourly job flags a vehicle whose receiver-minus-vehicle time never came within
+# TELEMETRY_CLOCK_OFFSET_LIMIT_SECONDS (30 s) in the hour: a clock off, or records that all arrived
+# late (store and forward after a dead spot). One such vehicle is a maintenance item, not a page (it
+# is in vehicle_stats.clock_off), and an alarm on the count would sit in ALARM for as long as it
+# drives; a share of the fleet at once is systemic (a time source, a firmware release, a carrier
+# outage) and blinds the rules, which order each vehicle's samples by its own clock. Sum over Sum:
+# the runs of --lookback report three hours each time, counted alike in both.
+resource "aws_cloudwatch_metric_alarm" "clock_off_vehicles" {
+  alarm_name          = "${local.name}-${var.environment}-clock-off-vehicles"
+  alarm_description   = "Trigger: vehicle clocks off across the fleet (operational). More than ${local.thresholds.clock_off_percent}% of the vehicles of an hour sent timestamps more than the clock offset limit away from the receiver's time: a fleet time source, a firmware release or late uploads after a carrier outage; the rules order each vehicle's samples by its clock. Action: find the vehicles in vehicle_stats and what they share, see docs/operations.md#vehicle-clocks-off."
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.thresholds.clock_off_percent
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "share"
+    label       = "vehicles with a clock off, % of the hour's vehicles"
+    expression  = "100 * clockoff / vehicles"
+    return_data = true
+  }
+
+  metric_query {
+    id = "clockoff"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "ClockOffVehicles"
+      dimensions  = { Service = "aggregator" }
+      stat        = "Sum"
+      period      = 3600
+    }
+  }
+
+  metric_query {
+    id = "vehicles"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "Vehicles"
+      dimensions  = { Service = "aggregator" }
+      stat        = "Sum"
+      period      = 3600
     }
   }
 }

@@ -1,4 +1,5 @@
-# One dashboard: latency percentiles, throughput, queue depth, receiver health, task counts.
+# One dashboard: latency percentiles, throughput, queue depth, receiver health, task counts, the
+# hourly job, and the battery anomalies (every rule, live and hourly, whichever path alarms).
 
 locals {
   ns = var.metrics_namespace
@@ -97,6 +98,31 @@ locals {
           [local.ns, "Records", "Service", "aggregator", { label = "records", yAxis = "right" }],
           [local.ns, "Vehicles", "Service", "aggregator", { label = "vehicles", yAxis = "right" }],
         ]
+      }
+    },
+    {
+      type = "metric", x = 0, y = 18, width = 12, height = 6
+      properties = {
+        title   = "Battery anomalies live (alerts per minute, per rule)"
+        region  = var.region
+        view    = "timeSeries"
+        period  = 60
+        stat    = "Sum"
+        metrics = [for rule in keys(local.anomaly_rules) : [local.ns, "AnomalyAlerts", "Service", "consumer", "Rule", rule, { label = rule }]]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 18, width = 12, height = 6
+      properties = {
+        title  = "Battery anomalies hourly (episodes per rule) and vehicles with a clock off"
+        region = var.region
+        view   = "timeSeries"
+        period = 3600
+        stat   = "Sum"
+        metrics = concat(
+          [for rule in keys(local.anomaly_rules) : [local.ns, "AnomalyEpisodes", "Service", "aggregator", "Rule", rule, { label = rule }]],
+          [[local.ns, "ClockOffVehicles", "Service", "aggregator", { label = "vehicles with a clock off", yAxis = "right" }]],
+        )
       }
     },
   ]

@@ -13,8 +13,8 @@
 # directory is a bind mount of the task's ephemeral storage (var.aggregator.ephemeral_storage_gib,
 # 30 GiB by default: an hour of 20 M records stages ~6 GB of JSON, and spill files sit beside
 # it). A Fargate bind mount is owned by root (0755) unless the image declares the path as a
-# VOLUME owned by its user: the Dockerfile must `mkdir` it, `chown 10001:10001` it and declare
-# `VOLUME ["/var/scratch"]` (infra/README.md, "The hourly job's disk").
+# VOLUME owned by its user: the Dockerfile `mkdir`s it, `chown 10001:10001`s it and declares
+# `VOLUME ["/var/scratch"]` (infra/README.md, "The hourly job's disk"; tests/delivery checks it).
 
 locals {
   image = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
@@ -31,6 +31,7 @@ locals {
     TELEMETRY_AGGREGATES_PREFIX          = local.aggregates_prefix
     TELEMETRY_CURATED_PREFIX             = local.curated_prefix
     TELEMETRY_VEHICLE_STATS_PREFIX       = local.vehicle_stats_prefix
+    TELEMETRY_ANOMALIES_PREFIX           = local.anomalies_prefix
     TELEMETRY_VISIBILITY_TIMEOUT_SECONDS = tostring(local.queue.visibility_timeout_seconds)
     TELEMETRY_MAX_RECEIVE_COUNT          = tostring(local.queue.max_receive_count)
     TELEMETRY_LOG_LEVEL                  = var.log_level
@@ -74,7 +75,11 @@ locals {
       memory       = var.consumer.memory
       stop_timeout = var.consumer.stop_timeout_seconds # flushes its buffer on SIGTERM
       environment = merge(
-        { TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers) },
+        {
+          TELEMETRY_CONSUMER_POLLERS = tostring(var.consumer.pollers)
+          # Always stated: the application's own default (all) is right for one task only.
+          TELEMETRY_LIVE_RULES = var.consumer.live_rules
+        },
         var.consumer.flush_max_age_seconds == null ? {} : { TELEMETRY_FLUSH_MAX_AGE_SECONDS = tostring(var.consumer.flush_max_age_seconds) },
       )
       secrets       = []

@@ -1,12 +1,14 @@
-# Athena without crawlers: one Glue database and three tables whose partitions are computed by
+# Athena without crawlers: one Glue database and four tables whose partitions are computed by
 # partition projection from the exact key layout the pipeline writes,
 #   raw/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.jsonl[.gz]      the consumer (JSON Lines)
 #   curated/year=YYYY/month=MM/day=DD/hour=HH/records.parquet         the hourly job
 #   vehicle_stats/year=YYYY/month=MM/day=DD/hour=HH/vehicle_stats.parquet
+#   anomalies/year=YYYY/month=MM/day=DD/hour=HH/episodes.jsonl        the hourly job (JSON Lines)
 # Partition values are zero-padded strings, as in the keys; filter on them to prune, e.g.
 #   WHERE year = '2025' AND month = '10' AND day = '19' AND hour = '12'
-# `telemetry query` (app/query.py) gives the same three names and partition columns to DuckDB, so
-# a question is written once (docs/queries.md).
+# `telemetry query` (app/query.py) gives the first three names and partition columns to DuckDB, so
+# a question is written once (docs/queries.md); anomalies is Athena's alone (vehicle_stats.anomalies
+# counts the episodes per rule locally too).
 #
 # curated and vehicle_stats: their columns are app/pipeline_defaults.json's `tables`, the list
 # app/aggregator/tables.py writes, decoded here rather than listed twice. Types are Athena's (Hive
@@ -37,7 +39,7 @@
 #   curated table never contains it.
 
 locals {
-  # Partition projection shared by the three tables: same ranges, same zero padding.
+  # Partition projection shared by the four tables: same ranges, same zero padding.
   hour_projection = {
     "projection.enabled"      = "true"
     "projection.year.type"    = "integer"
@@ -64,7 +66,7 @@ locals {
 
 resource "aws_glue_catalog_database" "this" {
   name        = replace("${local.name}_${var.environment}", "-", "_")
-  description = "Fleet telemetry (${var.environment}): raw records, curated records and per-vehicle statistics in s3://${local.bucket_name}"
+  description = "Fleet telemetry (${var.environment}): raw records, curated records, per-vehicle statistics and anomaly episodes in s3://${local.bucket_name}"
 }
 
 resource "aws_glue_catalog_table" "raw" {
@@ -187,6 +189,64 @@ resource "aws_glue_catalog_table" "parquet" {
         for c in each.value.spec.columns : can(regex("^[a-z_][a-z0-9_]*$", c.name)) && length(c.comment) <= 255
       ])
       error_message = "app/pipeline_defaults.json tables.${each.key}.columns: every name must be lower-case letters, digits and _ (Athena matches Parquet columns by that name) and every comment at most 255 characters (Glue's limit)."
+    }
+  }
+}
+
+# anomalies: the episodes the hourly job's rules found, one JSON object per line, as
+# app/aggregator/job.py:episodes_jsonl writes them (tests/infra/test_terraform_apply.py compares
+# the columns with what it writes). An hour without episodes is an empty file. Read like raw, by the
+# Hive JSON SerDe (deterministic; a line that is not JSON fails the query, naming the file).
+# start and end stay ISO 8601 strings as written, like raw's timestamps: the Hive JSON SerDe does
+# not read "...T...Z" into a timestamp; from_iso8601_timestamp("end") does (END is a reserved word
+# in Athena's SQL: quote it).
+resource "aws_glue_catalog_table" "anomalies" {
+  database_name = aws_glue_catalog_database.this.name
+  name          = "anomalies"
+  description   = "Anomaly episodes of each hour: a rule that held for a vehicle, from when to when, how far beyond its threshold (JSON Lines, the hourly job)"
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = merge(local.hour_projection, {
+    EXTERNAL                    = "TRUE"
+    classification              = "json"
+    "storage.location.template" = "s3://${aws_s3_bucket.this.id}/${local.anomalies_prefix}${local.hour_template}"
+  })
+
+  dynamic "partition_keys" {
+    for_each = ["year", "month", "day", "hour"]
+
+    content {
+      name = partition_keys.value
+      type = "string"
+    }
+  }
+
+  storage_descriptor {
+    location      = "s3://${aws_s3_bucket.this.id}/${local.anomalies_prefix}"
+    input_format  = "org.apache.hadoop.mapred.TextInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+
+    ser_de_info {
+      name                  = "json"
+      serialization_library = "org.apache.hive.hcatalog.data.JsonSerDe"
+    }
+
+    dynamic "columns" {
+      for_each = [
+        { name = "vehicle_id", type = "string", comment = "Vehicle identifier" },
+        { name = "rule", type = "string", comment = "Rule that held (app/anomaly/rules.py RULES; the alarms' Rule dimension)" },
+        { name = "start", type = "string", comment = "First sample where it held: ISO 8601 UTC, vehicle clock (silent: the last sample before the gap)" },
+        { name = "end", type = "string", comment = "Last sample where it held: ISO 8601 UTC, vehicle clock (silent: the first sample after the gap, or the hour's end)" },
+        { name = "peak_value", type = "double", comment = "The value furthest beyond the threshold: a reading, spread, rise, slope (ohm) or duration (s)" },
+        { name = "threshold", type = "double", comment = "The limit it exceeded, in the unit of peak_value" },
+        { name = "signal", type = "string", comment = "The payload signal concerned (out_of_range, stuck_signal, over_temperature, temperature_rise); empty otherwise" },
+      ]
+
+      content {
+        name    = columns.value.name
+        type    = columns.value.type
+        comment = columns.value.comment
+      }
     }
   }
 }

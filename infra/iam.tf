@@ -6,7 +6,8 @@
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
 #   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under
-#              aggregates/, curated/ and vehicle_stats/ (it never reads back what it writes)
+#              aggregates/, curated/, vehicle_stats/ and anomalies/ (it never reads back what it
+#              writes)
 #   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
 #              of the tasks RunTask creates there (the schedule propagates tags, which AWS
 #              authorises separately), iam:PassRole of the aggregator's two roles only, and
@@ -95,7 +96,7 @@ locals {
           Sid      = "WriteHourlyOutputs"
           Effect   = "Allow"
           Action   = ["s3:PutObject"]
-          Resource = [for prefix in [local.aggregates_prefix, local.curated_prefix, local.vehicle_stats_prefix] : "${aws_s3_bucket.this.arn}/${prefix}*"]
+          Resource = [for prefix in [local.aggregates_prefix, local.curated_prefix, local.vehicle_stats_prefix, local.anomalies_prefix] : "${aws_s3_bucket.this.arn}/${prefix}*"]
         },
       ], local.bucket_kms_statements)
     }

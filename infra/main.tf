@@ -35,6 +35,7 @@ locals {
   aggregates_prefix    = local.defaults.aggregates_prefix
   curated_prefix       = local.defaults.curated_prefix
   vehicle_stats_prefix = local.defaults.vehicle_stats_prefix
+  anomalies_prefix     = local.defaults.anomalies_prefix
 
   queue = {
     visibility_timeout_seconds = coalesce(var.queue.visibility_timeout_seconds, local.defaults.queue.visibility_timeout_seconds)

@@ -72,19 +72,19 @@ output "dashboard_name" {
 }
 
 output "athena_table" {
-  description = "Glue database.table over raw/ (partition projection; no crawler). Kept for existing scripts; athena_tables names all three."
+  description = "Glue database.table over raw/ (partition projection; no crawler). Kept for existing scripts; athena_tables names all four."
   value       = "${aws_glue_catalog_database.this.name}.${aws_glue_catalog_table.raw.name}"
 }
 
 output "glue_database" {
-  description = "Glue database of the Athena tables (raw, curated, vehicle_stats); docs/queries.md."
+  description = "Glue database of the Athena tables (raw, curated, vehicle_stats, anomalies); docs/queries.md."
   value       = aws_glue_catalog_database.this.name
 }
 
 output "athena_tables" {
-  description = "Athena table name => database.table: raw (JSON Lines, the replay window), curated (one typed row per distinct record, Parquet) and vehicle_stats (per vehicle per hour, Parquet)."
+  description = "Athena table name => database.table: raw (JSON Lines, the replay window), curated (one typed row per distinct record, Parquet), vehicle_stats (per vehicle per hour, Parquet) and anomalies (the hourly job's anomaly episodes, JSON Lines)."
   value = {
-    for t in concat([aws_glue_catalog_table.raw], values(aws_glue_catalog_table.parquet)) :
+    for t in concat([aws_glue_catalog_table.raw], values(aws_glue_catalog_table.parquet), [aws_glue_catalog_table.anomalies]) :
     t.name => "${aws_glue_catalog_database.this.name}.${t.name}"
   }
 }

@@ -1,5 +1,6 @@
 # Data bucket: raw/ (consumer output, JSON Lines by hour: the replay window), curated/ and
-# vehicle_stats/ (the hourly job's Parquet) and aggregates/ (its JSON and CSV documents).
+# vehicle_stats/ (the hourly job's Parquet), aggregates/ (its JSON and CSV documents) and
+# anomalies/ (its anomaly episodes, JSON Lines).
 # Same settings as the embedded AWS stack (app/embedded_aws.py, app/resources.py:lifecycle_rules).
 #
 # Versioning: Enabled. The consumer may overwrite an object (a redelivered batch writes the same
@@ -11,7 +12,7 @@
 # 128 KB unless a rule asks for it (transition_default_minimum_object_size). Raw objects are one
 # consumer flush each (a few records per 2 s flush at low rates, well under 128 KB) and live
 # only raw_retention_days, so raw/ has no transitions at all. The hourly job's objects are one
-# per hour: curated/ and vehicle_stats/ tier. See infra/README.md, "Costs per month".
+# per hour: curated/, vehicle_stats/ and anomalies/ tier. See infra/README.md, "Costs per month".
 
 locals {
   bucket_kms = var.bucket_encryption == "SSE-KMS"
@@ -146,12 +147,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  # aggregates/ (JSON and CSV documents) and vehicle_stats/ (the same statistics as Parquet): IA
-  # after aggregates_transition_ia_days, expiry after aggregates_expiration_days.
+  # aggregates/ (JSON and CSV documents), vehicle_stats/ (the same statistics as Parquet) and
+  # anomalies/ (the episodes the rules found in the hour, JSON Lines): IA after
+  # aggregates_transition_ia_days, expiry after aggregates_expiration_days.
   dynamic "rule" {
     for_each = {
       "aggregates"    = local.aggregates_prefix
       "vehicle-stats" = local.vehicle_stats_prefix
+      "anomalies"     = local.anomalies_prefix
     }
 
     content {
@@ -205,7 +208,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
         local.lifecycle_days.aggregates_transition_ia_days >= 30 &&
         local.lifecycle_days.aggregates_expiration_days >= local.lifecycle_days.aggregates_transition_ia_days + 30
       )
-      error_message = "Lifecycle days in app/pipeline_defaults.json break a storage-class minimum: curated STANDARD_IA at day >= 30, GLACIER_IR >= IA + 30, expiry >= GLACIER_IR + 90; aggregates and vehicle_stats expiry >= IA + 30."
+      error_message = "Lifecycle days in app/pipeline_defaults.json break a storage-class minimum: curated STANDARD_IA at day >= 30, GLACIER_IR >= IA + 30, expiry >= GLACIER_IR + 90; aggregates, vehicle_stats and anomalies expiry >= IA + 30."
     }
 
     # Kept data must outlive the replay window it is rebuilt from.

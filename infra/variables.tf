@@ -132,7 +132,7 @@ variable "receiver" {
 }
 
 variable "consumer" {
-  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), and optionally the flush age (TELEMETRY_FLUSH_MAX_AGE_SECONDS)."
+  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), optionally the flush age (TELEMETRY_FLUSH_MAX_AGE_SECONDS), and which anomaly rules alert live (TELEMETRY_LIVE_RULES: per_sample, the default; all only with max_count = 1; off)."
   type = object({
     cpu                  = optional(number, 512)
     memory               = optional(number, 1024)
@@ -144,8 +144,24 @@ variable "consumer" {
     # null: the application's default (TELEMETRY_FLUSH_MAX_AGE_SECONDS, 2 s). A longer age means
     # fewer, larger objects (S3 PUTs are billed each) and a later record in S3.
     flush_max_age_seconds = optional(number)
+    # Which anomaly rules the consumer alerts on live (TELEMETRY_LIVE_RULES). Each task judges
+    # only the records it received, and SQS spreads a vehicle's messages over every task: the
+    # rules judged on one sample alone (per_sample) are right wherever a sample lands, the
+    # windowed ones need a vehicle's whole stream and are left to the hourly job
+    # (docs/anomalies.md, "Several consumer tasks"; infra/README.md, "Battery anomaly alarms").
+    live_rules = optional(string, "per_sample")
   })
   default = {}
+
+  validation {
+    condition     = contains(["all", "per_sample", "off"], var.consumer.live_rules)
+    error_message = "consumer.live_rules must be all, per_sample or off (TELEMETRY_LIVE_RULES)."
+  }
+
+  validation {
+    condition     = var.consumer.live_rules != "all" || var.consumer.max_count == 1
+    error_message = "consumer.live_rules = all needs consumer.max_count = 1: with several consumer tasks each sees only part of a vehicle's records, and the windowed rules would judge pieces (silent would fire on the other tasks' share). Use per_sample; the hourly job runs every rule on the whole hour."
+  }
 
   validation {
     condition     = var.consumer.flush_max_age_seconds == null || (coalesce(var.consumer.flush_max_age_seconds, 0) > 0 && coalesce(var.consumer.flush_max_age_seconds, 0) <= 30)
@@ -515,7 +531,7 @@ variable "alarm_topic_arn" {
 }
 
 variable "alarm_thresholds" {
-  description = "Alarm thresholds: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction, for a day), receiver 5xx rate (% of requests), sustained throughput (records/s accepted, ADR 0001's 5,000), and the hourly job's runtime (s, ADR 0001's 10 minutes)."
+  description = "Alarm thresholds: oldest queued message age (s), p95 ingest-to-persist latency (ms), duplicate rate (fraction, for a day), receiver 5xx rate (% of requests), sustained throughput (records/s accepted, ADR 0001's 5,000), the hourly job's runtime (s, ADR 0001's 10 minutes), and the share of an hour's vehicles whose clock is off (%)."
   type = object({
     oldest_message_age_seconds = optional(number, 60)
     ingest_to_persist_p95_ms   = optional(number, 5000)
@@ -523,6 +539,7 @@ variable "alarm_thresholds" {
     receiver_5xx_percent       = optional(number, 1)
     records_per_second         = optional(number, 5000)
     aggregator_runtime_seconds = optional(number, 600)
+    clock_off_percent          = optional(number, 5)
   })
   default = {}
 
@@ -532,8 +549,8 @@ variable "alarm_thresholds" {
   }
 
   validation {
-    condition     = var.alarm_thresholds.oldest_message_age_seconds > 0 && var.alarm_thresholds.ingest_to_persist_p95_ms > 0 && var.alarm_thresholds.receiver_5xx_percent > 0 && var.alarm_thresholds.receiver_5xx_percent <= 100
-    error_message = "alarm_thresholds: ages and latencies must be positive, receiver_5xx_percent in (0, 100]."
+    condition     = var.alarm_thresholds.oldest_message_age_seconds > 0 && var.alarm_thresholds.ingest_to_persist_p95_ms > 0 && var.alarm_thresholds.receiver_5xx_percent > 0 && var.alarm_thresholds.receiver_5xx_percent <= 100 && var.alarm_thresholds.clock_off_percent >= 0 && var.alarm_thresholds.clock_off_percent < 100
+    error_message = "alarm_thresholds: ages and latencies must be positive, receiver_5xx_percent in (0, 100], clock_off_percent in [0, 100)."
   }
 
   validation {

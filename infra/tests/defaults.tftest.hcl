@@ -92,6 +92,13 @@ run "names_and_settings_match_the_embedded_stack" {
         noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
         abort       = null
       }
+      "anomalies-tiering-and-expiry" = {
+        prefix      = var.shared.anomalies_prefix
+        transitions = { STANDARD_IA = var.shared.lifecycle.aggregates_transition_ia_days }
+        expiration  = var.shared.lifecycle.aggregates_expiration_days
+        noncurrent  = var.shared.lifecycle.noncurrent_version_expiration_days
+        abort       = null
+      }
       "abort-incomplete-multipart-uploads" = {
         prefix      = ""
         transitions = {}
@@ -117,9 +124,10 @@ run "names_and_settings_match_the_embedded_stack" {
         TELEMETRY_AGGREGATES_PREFIX    = var.shared.aggregates_prefix
         TELEMETRY_CURATED_PREFIX       = var.shared.curated_prefix
         TELEMETRY_VEHICLE_STATS_PREFIX = var.shared.vehicle_stats_prefix
+        TELEMETRY_ANOMALIES_PREFIX     = var.shared.anomalies_prefix
       }
     ])
-    error_message = "Every container must be told the four shared prefixes (raw, aggregates, curated, vehicle_stats) of app/pipeline_defaults.json."
+    error_message = "Every container must be told the five shared prefixes (raw, aggregates, curated, vehicle_stats, anomalies) of app/pipeline_defaults.json."
   }
 }
 

@@ -1,8 +1,9 @@
-# Athena without crawlers: one Glue database, three tables whose partitions are computed by
+# Athena without crawlers: one Glue database, four tables whose partitions are computed by
 # partition projection from the object layout the pipeline writes,
 #   raw/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.jsonl[.gz]   (the consumer)
 #   curated/year=.../hour=HH/records.parquet                       (the hourly job)
 #   vehicle_stats/year=.../hour=HH/vehicle_stats.parquet           (the hourly job)
+#   anomalies/year=.../hour=HH/episodes.jsonl                      (the hourly job)
 # The Parquet tables' columns are app/pipeline_defaults.json's `tables`, the list the job writes;
 # each assertion re-reads that file rather than trusting the module.
 
@@ -143,7 +144,54 @@ run "curated_and_vehicle_stats_are_the_jobs_parquet_tables" {
   }
 
   assert {
-    condition     = output.glue_database == aws_glue_catalog_database.this.name && output.athena_tables == { for t in ["raw", "curated", "vehicle_stats"] : t => "${aws_glue_catalog_database.this.name}.${t}" }
-    error_message = "The glue_database and athena_tables outputs must name the database and its three tables (docs/queries.md uses them)."
+    condition     = output.glue_database == aws_glue_catalog_database.this.name && output.athena_tables == { for t in ["raw", "curated", "vehicle_stats", "anomalies"] : t => "${aws_glue_catalog_database.this.name}.${t}" }
+    error_message = "The glue_database and athena_tables outputs must name the database and its four tables (docs/queries.md uses them)."
+  }
+}
+
+# The hourly job's anomaly episodes (app/aggregator/job.py:episodes_jsonl), one JSON object per
+# line under anomalies/: read like raw (Hive JSON SerDe), partitioned like the other three, with
+# the keys the job writes as columns (the moto apply test compares them with a written line).
+run "anomalies_reads_the_hourly_jobs_episodes" {
+  command = apply
+
+  assert {
+    condition = [
+      for c in aws_glue_catalog_table.anomalies.storage_descriptor[0].columns : "${c.name} ${c.type}"
+      ] == [
+      "vehicle_id string", "rule string", "start string", "end string", "peak_value double", "threshold double", "signal string",
+    ]
+    error_message = "anomalies must declare the episode's keys in the job's order: vehicle_id, rule, start, end (ISO 8601 strings, as raw's timestamps), peak_value, threshold (double), signal."
+  }
+
+  assert {
+    condition = (
+      aws_glue_catalog_table.anomalies.storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hive.hcatalog.data.JsonSerDe" &&
+      aws_glue_catalog_table.anomalies.storage_descriptor[0].input_format == "org.apache.hadoop.mapred.TextInputFormat" &&
+      aws_glue_catalog_table.anomalies.parameters["classification"] == "json" && aws_glue_catalog_table.anomalies.table_type == "EXTERNAL_TABLE"
+    )
+    error_message = "anomalies must be an external JSON table read by the Hive JSON SerDe over TextInputFormat, as raw is."
+  }
+
+  assert {
+    condition = (
+      aws_glue_catalog_table.anomalies.storage_descriptor[0].location == "s3://${aws_s3_bucket.this.id}/${var.shared.anomalies_prefix}" &&
+      aws_glue_catalog_table.anomalies.parameters["storage.location.template"] == "s3://${aws_s3_bucket.this.id}/${var.shared.anomalies_prefix}year=$${year}/month=$${month}/day=$${day}/hour=$${hour}/"
+    )
+    error_message = "anomalies must read anomalies_prefix of app/pipeline_defaults.json, partitioned as <prefix>year=$${year}/month=$${month}/day=$${day}/hour=$${hour}/ (Hour.partition)."
+  }
+
+  assert {
+    condition = (
+      aws_glue_catalog_table.anomalies.partition_keys[*].name == tolist(["year", "month", "day", "hour"]) &&
+      alltrue([for k in aws_glue_catalog_table.anomalies.partition_keys : k.type == "string"]) &&
+      { for k, v in aws_glue_catalog_table.anomalies.parameters : k => v if startswith(k, "projection.") } == { for k, v in aws_glue_catalog_table.raw.parameters : k => v if startswith(k, "projection.") }
+    )
+    error_message = "anomalies must be partitioned by year, month, day, hour (strings) with raw's projection."
+  }
+
+  assert {
+    condition     = alltrue([for c in aws_glue_catalog_table.anomalies.storage_descriptor[0].columns : length(c.comment) <= 255])
+    error_message = "Glue refuses column comments over 255 characters."
   }
 }

@@ -38,10 +38,10 @@ run "each_role_allows_exactly_what_its_component_does" {
         Sid      = "WriteHourlyOutputs"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = [for p in ["aggregates", "curated", "vehicle_stats"] : "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/${p}/*"]
+        Resource = [for p in ["aggregates", "curated", "vehicle_stats", "anomalies"] : "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/${p}/*"]
       },
     ]
-    error_message = "aggregator: list and read raw/, write aggregates/, curated/ and vehicle_stats/ (the hourly job's outputs), nothing else."
+    error_message = "aggregator: list and read raw/, write aggregates/, curated/, vehicle_stats/ and anomalies/ (the hourly job's outputs), nothing else."
   }
 
   # The hourly job never reads what it writes, and nothing but the consumer writes raw/.
@@ -50,7 +50,17 @@ run "each_role_allows_exactly_what_its_component_does" {
       for s in jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement :
       !contains(flatten([s.Action]), "s3:GetObject") || alltrue([for r in flatten([s.Resource]) : endswith(r, "/raw/*")])
     ])
-    error_message = "The aggregator may read only raw/: it writes curated/, vehicle_stats/ and aggregates/ without reading them back."
+    error_message = "The aggregator may read only raw/: it writes curated/, vehicle_stats/, aggregates/ and anomalies/ without reading them back."
+  }
+
+  # anomalies/ (the hour's episodes, episodes.jsonl) is the hourly job's: the consumer, whose live
+  # rules only log and emit metrics, may not write there.
+  assert {
+    condition = [
+      for k, p in aws_iam_role_policy.task : k
+      if anytrue([for st in jsondecode(p.policy).Statement : contains(flatten([st.Resource]), "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/anomalies/*")])
+    ] == ["aggregator"]
+    error_message = "Only the aggregator may write under anomalies/."
   }
 
   assert {

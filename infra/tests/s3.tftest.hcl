@@ -85,10 +85,10 @@ run "bucket_is_private_encrypted_and_tiered_within_class_minimums" {
 
   assert {
     condition = alltrue([
-      for prefix in ["curated/", "vehicle_stats/", "aggregates/"] :
+      for prefix in ["curated/", "vehicle_stats/", "aggregates/", "anomalies/"] :
       length([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r if r.filter[0].prefix == prefix && length(r.expiration) > 0]) == 1
     ])
-    error_message = "curated/, vehicle_stats/ and aggregates/ must each have one lifecycle rule that expires them."
+    error_message = "curated/, vehicle_stats/, aggregates/ and anomalies/ must each have one lifecycle rule that expires them."
   }
 
   assert {

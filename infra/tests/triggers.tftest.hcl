@@ -18,30 +18,30 @@ run "every_alarm_names_its_trigger_and_the_runbook_section_that_handles_it" {
 
   assert {
     condition = alltrue([
-      for a in [
+      for a in concat([
         aws_cloudwatch_metric_alarm.queue_oldest_message_age, aws_cloudwatch_metric_alarm.dlq_not_empty,
         aws_cloudwatch_metric_alarm.ingest_to_persist_p95, aws_cloudwatch_metric_alarm.duplicate_rate,
         aws_cloudwatch_metric_alarm.aggregator_missing, aws_cloudwatch_metric_alarm.aggregator_not_started,
         aws_cloudwatch_metric_alarm.receiver_5xx_rate, aws_cloudwatch_metric_alarm.throughput,
-        aws_cloudwatch_metric_alarm.aggregator_runtime,
-      ] : length(regexall("Trigger: [^.]+\\. .*Action: .*docs/operations\\.md#[a-z0-9-]+", a.alarm_description)) == 1
+        aws_cloudwatch_metric_alarm.aggregator_runtime, aws_cloudwatch_metric_alarm.clock_off_vehicles,
+      ], values(aws_cloudwatch_metric_alarm.anomaly_live), values(aws_cloudwatch_metric_alarm.anomaly_hourly)) : length(regexall("Trigger: [^.]+\\. .*Action: .*docs/operations\\.md#[a-z0-9-]+", a.alarm_description)) == 1
     ])
     error_message = "Every alarm description must say which trigger fired (\"Trigger: ...\") and what to do (\"Action: ... docs/operations.md#section\")."
   }
 
   assert {
     condition = alltrue([
-      for a in [
+      for a in concat([
         aws_cloudwatch_metric_alarm.queue_oldest_message_age, aws_cloudwatch_metric_alarm.dlq_not_empty,
         aws_cloudwatch_metric_alarm.ingest_to_persist_p95, aws_cloudwatch_metric_alarm.duplicate_rate,
         aws_cloudwatch_metric_alarm.aggregator_missing, aws_cloudwatch_metric_alarm.aggregator_not_started,
         aws_cloudwatch_metric_alarm.receiver_5xx_rate, aws_cloudwatch_metric_alarm.throughput,
-        aws_cloudwatch_metric_alarm.aggregator_runtime,
-        ] : alltrue([
-          for anchor in regexall("docs/operations\\.md#([a-z0-9-]+)", a.alarm_description) : contains(
-            [for h in regexall("(?m)^#{2,3} (.+)$", var.operations) : replace(replace(lower(h[0]), "/[^a-z0-9 -]/", ""), " ", "-")],
-            anchor[0]
-          )
+        aws_cloudwatch_metric_alarm.aggregator_runtime, aws_cloudwatch_metric_alarm.clock_off_vehicles,
+        ], values(aws_cloudwatch_metric_alarm.anomaly_live), values(aws_cloudwatch_metric_alarm.anomaly_hourly)) : alltrue([
+        for anchor in regexall("docs/operations\\.md#([a-z0-9-]+)", a.alarm_description) : contains(
+          [for h in regexall("(?m)^#{2,3} (.+)$", var.operations) : replace(replace(lower(h[0]), "/[^a-z0-9 -]/", ""), " ", "-")],
+          anchor[0]
+        )
       ])
     ])
     error_message = "Every docs/operations.md#section an alarm names must be a heading of docs/operations.md."

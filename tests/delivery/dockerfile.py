@@ -2,7 +2,8 @@
 
 No Docker engine runs here, so the Dockerfile is checked in two ways: statically by `problems()`
 (the rules the issue names: multi-stage, pinned slim base, non-root user, no secrets in ENV, a
-HEALTHCHECK, STOPSIGNAL SIGTERM, dependencies in a layer before the code) and dynamically by
+HEALTHCHECK, STOPSIGNAL SIGTERM, dependencies in a layer before the code, and the hourly job's
+scratch directory made, owned by that user and declared a VOLUME) and dynamically by
 test_container_install.py, which replays the build stage's COPY and RUN instructions on this machine.
 The reader handles what our Dockerfile uses (comments, line continuations, exec and shell forms,
 `ENV k=v ...`); it is not a full BuildKit parser, and `problems()` refuses constructs it cannot judge.
@@ -20,6 +21,11 @@ from typing import Final
 
 #: Our one install path: every RUN of the build stage must go through it (see docker/install.sh).
 INSTALL_SCRIPT: Final = "docker/install.sh"
+#: The hourly job's disk: infra/ecs.tf mounts a bind volume there (TELEMETRY_HOURLY_WORK_DIR) on a
+#: read-only root filesystem. Fargate gives the mount the owner and mode of the image's directory
+#: only when the image declares it a VOLUME; otherwise root:root 0755, and the job (not root)
+#: cannot write its staging and spill files.
+SCRATCH_DIR: Final = "/var/scratch"
 #: A base image reference we accept: a full X.Y.Z version tag, optionally plus a digest, or a digest.
 _PINNED_TAG = re.compile(r"^[\w./-]+:(?P<tag>\d+\.\d+\.\d+[\w.-]*)(@sha256:[0-9a-f]{64})?$")
 _DIGEST = re.compile(r"^[\w./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
@@ -221,12 +227,47 @@ def _final_stage_problems(final: Stage) -> Iterable[str]:
             yield f"final stage: no {keyword}"
         elif instr.exec_form() is None:
             yield f"line {instr.line}: {keyword} must be in exec form so SIGTERM reaches the process"
+    yield from _scratch_problems(final, SCRATCH_DIR)
     env = final.env()
     if env.get("PYTHONUNBUFFERED") != "1":
         yield "final stage: PYTHONUNBUFFERED=1 is missing (log lines would sit in a buffer)"
     for instr in final.all("RUN"):
         if _BUILD_TOOLS.search(instr.args) or re.search(r"\bpip\d*\s+install\b", instr.args):
             yield f"line {instr.line}: the final stage installs software; do it in the build stage"
+
+
+def _commands(run: Instruction) -> list[list[str]]:
+    """The simple commands of a shell-form RUN (split on `&&`, `||` and `;`)."""
+    return [shlex.split(part) for part in re.split(r"&&|\|\||;", run.without_flags()) if part.strip()]
+
+
+def _scratch_problems(final: Stage, path: str) -> Iterable[str]:
+    """`path` made by a RUN, chowned to the final USER, then declared a VOLUME (in that order)."""
+    volumes = [v for v in final.all("VOLUME") if path in (v.exec_form() or v.args.split())]
+    if not volumes:
+        yield (
+            f"final stage: no VOLUME [{json.dumps(path)}]; Fargate mounts the aggregator's scratch volume "
+            "there owned by root unless the image declares it"
+        )
+    made = [r for r in final.all("RUN") if any(c[:1] == ["mkdir"] and path in c for c in _commands(r))]
+    if not made:
+        yield f"final stage: no RUN makes {path} (mkdir) for the aggregator's scratch volume"
+    user = final.last("USER")
+    if user is not None:
+        owner = user.args.strip()
+        chowned = [
+            r
+            for r in final.all("RUN")
+            for c in _commands(r)
+            if c[:1] == ["chown"] and path in c and [a for a in c[1:] if not a.startswith("-")][:1] == [owner]
+        ]
+        if not chowned:
+            yield f"final stage: {path} must be owned by the USER the container runs as (chown {owner} {path})"
+    if volumes and made and volumes[0].line < made[-1].line:
+        yield (
+            f"line {volumes[0].line}: VOLUME {path} is declared before the RUN that makes it (line "
+            f"{made[-1].line}); build steps that change a volume after its VOLUME are discarded"
+        )
 
 
 def _build_stage_problems(build: Stage) -> Iterable[str]:

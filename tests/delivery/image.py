@@ -5,8 +5,9 @@ the container's `/`: WORKDIR, COPY (through .dockerignore, like a build context)
 absolute paths are mapped into that directory. Every build-stage RUN calls docker/install.sh (a rule
 of dockerfile.problems()), so the commands run here are the image's own commands, on the local
 python3 of the same minor version. The runtime stage contributes its ENV, ENTRYPOINT, CMD,
-HEALTHCHECK and STOPSIGNAL; its RUN lines (removing the base image's pip, adding the user) change
-the system, so they are left to the real build in CI.
+HEALTHCHECK and STOPSIGNAL; its RUN lines (removing the base image's pip, adding the user and the
+scratch directory) change the system, so they are left to the real build in CI, and dockerfile.py
+checks them statically.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.delivery.dockerfile import DockerIgnore, problems, stages
+from tests.delivery.dockerfile import SCRATCH_DIR, DockerIgnore, problems, stages
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The Dockerfile's FROM lines, the anchors the broken-Dockerfile cases edit.
@@ -96,6 +96,9 @@ def test_the_python_minor_version_matches_the_project(dockerfile: str) -> None:
             "installs software",
         ),
         (("sh docker/install.sh app", "pip install --no-deps /src && sh docker/install.sh app"), "must call"),
+        (('VOLUME ["/var/scratch"]\n', ""), "no VOLUME"),
+        (("chown 10001:10001 /var/scratch", "chown 0:0 /var/scratch"), "owned by the USER"),
+        (("    && mkdir -p /var/scratch \\\n", ""), "no RUN makes /var/scratch"),
     ],
     ids=[
         "root-user",
@@ -110,6 +113,9 @@ def test_the_python_minor_version_matches_the_project(dockerfile: str) -> None:
         "healthcheck-none",
         "build-tools-in-final",
         "bypass-install-script",
+        "scratch-not-a-volume",
+        "scratch-owned-by-root",
+        "scratch-never-made",
     ],
 )
 def test_a_broken_dockerfile_is_refused(dockerfile: str, change: tuple[str, str], expected: str) -> None:
@@ -118,6 +124,23 @@ def test_a_broken_dockerfile_is_refused(dockerfile: str, change: tuple[str, str]
     broken = dockerfile.replace(old, new, 1)
     found = problems(broken)
     assert any(expected in p for p in found), found
+
+
+def test_the_scratch_directory_is_the_one_the_aggregators_task_mounts(dockerfile: str) -> None:
+    """The rule checks SCRATCH_DIR; infra/ecs.tf mounts the volume and points the job there."""
+    ecs = (ROOT / "infra" / "ecs.tf").read_text(encoding="utf-8")
+    mounted = re.search(r'^\s*aggregator_scratch\s*=\s*"([^"]+)"', ecs, re.MULTILINE)
+    assert mounted is not None, "infra/ecs.tf no longer names the aggregator's scratch path"
+    assert mounted.group(1) == SCRATCH_DIR
+    assert f'VOLUME ["{SCRATCH_DIR}"]' in dockerfile
+
+
+def test_a_scratch_volume_declared_before_it_is_made_is_refused(dockerfile: str) -> None:
+    """Docker discards what build steps do to a path after its VOLUME: the chown would be lost."""
+    volume = 'VOLUME ["/var/scratch"]\n'
+    broken = dockerfile.replace(volume, "", 1).replace(RUNTIME_FROM + "\n", RUNTIME_FROM + "\n" + volume, 1)
+    assert broken != dockerfile
+    assert any("declared before the RUN that makes it" in p for p in problems(broken))
 
 
 def test_code_copied_before_the_dependencies_is_refused(dockerfile: str) -> None:

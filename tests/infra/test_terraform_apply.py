@@ -32,7 +32,9 @@ import boto3
 import httpx
 import pytest
 
+from app.aggregator.job import episodes_jsonl
 from app.aggregator.tables import table
+from app.anomaly import PER_SAMPLE_RULES, RULES, Episode
 from app.resources import lifecycle_rules, pipeline_defaults
 from loadtest.stack import PipelineStack, free_port
 
@@ -371,6 +373,7 @@ def test_ecs_services_schedule_and_alarms_exist(applied: Applied) -> None:
             "aggregator-runtime",
             "throughput",
             "receiver-5xx-rate",
+            "clock-off-vehicles",
         )
     } <= alarms
 
@@ -387,7 +390,7 @@ def test_athena_tables_and_the_hourly_jobs_task_are_as_planned(applied: Applied)
     tables = {
         t["Name"]: t for t in glue.get_tables(DatabaseName=applied.outputs["glue_database"])["TableList"]
     }
-    assert set(tables) == {"raw", "curated", "vehicle_stats"}
+    assert set(tables) == {"raw", "curated", "vehicle_stats", "anomalies"}
     raw = tables["raw"]["StorageDescriptor"]
     assert raw["SerdeInfo"]["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
     assert {c["Name"]: c["Type"] for c in raw["Columns"]}["payload"] == "map<string,string>"
@@ -401,8 +404,15 @@ def test_athena_tables_and_the_hourly_jobs_task_are_as_planned(applied: Applied)
             (c.name, c.athena_type) for c in table(name).columns
         ]
         assert tables[name]["Parameters"]["projection.enabled"] == "true"
+    # anomalies: the keys of the lines the hourly job writes, in its order, read like raw.
+    line = episodes_jsonl([Episode("veh-1", "silent", 0, 10_000, 10.0, 10.0, "")]).decode()
+    anomalies = tables["anomalies"]["StorageDescriptor"]
+    assert [c["Name"] for c in anomalies["Columns"]] == list(json.loads(line))
+    assert anomalies["SerdeInfo"]["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
+    assert anomalies["Location"].endswith(f"/{pipeline_defaults().anomalies_prefix}")
+    assert tables["anomalies"]["Parameters"]["projection.enabled"] == "true"
     assert applied.outputs["athena_tables"] == {
-        t: f"{applied.outputs['glue_database']}.{t}" for t in ("raw", "curated", "vehicle_stats")
+        t: f"{applied.outputs['glue_database']}.{t}" for t in ("raw", "curated", "vehicle_stats", "anomalies")
     }
 
     ecs = applied.client("ecs")
@@ -415,12 +425,59 @@ def test_athena_tables_and_the_hourly_jobs_task_are_as_planned(applied: Applied)
     defaults = pipeline_defaults()
     assert env["TELEMETRY_CURATED_PREFIX"] == defaults.curated_prefix
     assert env["TELEMETRY_VEHICLE_STATS_PREFIX"] == defaults.vehicle_stats_prefix
+    assert env["TELEMETRY_ANOMALIES_PREFIX"] == defaults.anomalies_prefix
     assert env["TELEMETRY_HOURLY_MEMORY_MB"] == str(int(task["memory"]) // 2)  # dev: 1024 MB -> 512
     assert container["mountPoints"] == [
         {"sourceVolume": "scratch", "containerPath": env["TELEMETRY_HOURLY_WORK_DIR"], "readOnly": False}
     ]
     assert [v["name"] for v in task["volumes"]] == ["scratch"]
     assert task["ephemeralStorage"] == {"sizeInGiB": 30}
+
+
+def test_one_alarm_per_anomaly_rule_on_the_path_the_consumer_leaves_it(applied: Applied) -> None:
+    """dev runs the consumer with TELEMETRY_LIVE_RULES=per_sample: the per-sample rules alarm on
+    the consumer's AnomalyAlerts, the windowed ones on the hourly job's AnomalyEpisodes, each rule
+    once, to the alarm topic (infra/README.md, "Battery anomaly alarms")."""
+    ecs = applied.client("ecs")
+    consumer = ecs.describe_services(
+        cluster=applied.outputs["ecs_cluster_name"],
+        services=[applied.outputs["ecs_service_names"]["consumer"]],
+    )["services"][0]
+    task = ecs.describe_task_definition(taskDefinition=consumer["taskDefinition"])["taskDefinition"]
+    env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+    assert env["TELEMETRY_LIVE_RULES"] == "per_sample"
+
+    topic = applied.outputs["alarm_topic_arn"]
+    paginator = applied.client("cloudwatch").get_paginator("describe_alarms")
+    alarms = [a for page in paginator.paginate() for a in page["MetricAlarms"]]
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for alarm in alarms:
+        if alarm.get("MetricName") in {"AnomalyAlerts", "AnomalyEpisodes"}:
+            dims = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            by_rule.setdefault(dims["Rule"], []).append({**alarm, "dims": dims})
+    assert sorted(by_rule) == sorted(RULES)
+    for rule, found in by_rule.items():
+        assert len(found) == 1, rule
+        alarm = found[0]
+        live = rule in PER_SAMPLE_RULES
+        assert alarm["MetricName"] == ("AnomalyAlerts" if live else "AnomalyEpisodes"), rule
+        assert alarm["dims"] == {"Service": "consumer" if live else "aggregator", "Rule": rule}
+        assert alarm["Namespace"] == "FleetTelemetry"
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60 if live else 3600, 0.0)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic]
+
+    role = applied.client("iam").get_role_policy(
+        RoleName=f"{pipeline_defaults().name}-dev-aggregator", PolicyName="aggregator"
+    )
+    document = role["PolicyDocument"]
+    statements = json.loads(document) if isinstance(document, str) else document
+    writes = next(s for s in statements["Statement"] if s["Sid"] == "WriteHourlyOutputs")
+    assert (
+        f"arn:aws:s3:::{applied.outputs['bucket_name']}/{pipeline_defaults().anomalies_prefix}*"
+        in writes["Resource"]
+    )
 
 
 def test_receiver_and_consumer_move_a_record_into_the_terraform_bucket(
