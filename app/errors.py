@@ -2,7 +2,8 @@
 
 TelemetryError
 ├── ConfigurationError      a setting or an argument is missing or malformed; names what to fix
-│   └── MissingExtraError   a command needs an optional dependency group that is not installed
+│   ├── MissingExtraError   a command needs an optional dependency group that is not installed
+│   └── FaultSpecError      a simulator fault spec (`--faults`) cannot be understood
 ├── ContractError           a record breaks data contract v1 (the receiver answers 4xx, the consumer
 │                           treats the message as poison, the hourly job counts the line invalid)
 ├── RequestRejectedError    the receiver refuses a request: its status, slug and detail become the
@@ -44,6 +45,13 @@ class MissingExtraError(ConfigurationError):
         )
         self.command = command
         self.extra = extra
+
+
+class FaultSpecError(ConfigurationError, ValueError):
+    """A fault spec that cannot be understood; the message is one line naming what to fix.
+
+    Also a ValueError: the simulator's constructor refuses a bad spec as it refuses any bad value.
+    """
 
 
 class ContractError(TelemetryError):

@@ -22,8 +22,9 @@ import orjson
 from locust import FastHttpUser, constant_pacing, events, task
 from locust.env import Environment
 
+from app.errors import FaultSpecError
 from app.simulator import Fleet
-from app.simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from app.simulator.faults import FaultSpec, parse_fault_spec
 from loadtest.accepted import AcceptedLog, identity_of
 
 TICK_SECONDS = 0.2

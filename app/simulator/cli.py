@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from app.errors import ConfigurationError
-from app.simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec, vehicle_id_of
+from app.errors import ConfigurationError, FaultSpecError
+from app.simulator.faults import FaultSpec, parse_fault_spec, vehicle_id_of
 from app.simulator.fleet import Fleet, Record
 from app.simulator.sender import MAX_BATCH_RECORDS, BatchSender, batches, make_client
 from app.simulator.usage import START_MODES

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from app.errors import FaultSpecError
 from app.simulator.pack import CELLS_IN_SERIES, MODULES
 
 INTERNAL_SHORT: Final = "internal_short"
@@ -89,10 +90,6 @@ _VEHICLE = re.compile(r"veh-(\d{5})")
 _TIME = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _NAME = re.compile(r"[a-z_]+")
 _TIME_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-class FaultSpecError(ValueError):
-    """A fault spec that cannot be understood; the message is one line naming what to fix."""
 
 
 def parse_seconds(text: str, what: str) -> float:

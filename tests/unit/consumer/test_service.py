@@ -79,7 +79,7 @@ def test_every_record_is_written_once_then_its_message_deleted(
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("event=write_batch"))
     assert re.match(
         r"event=write_batch size=\d+ bytes=\d+ e2e_p50_ms=[\d.]+ e2e_p95_ms=[\d.]+ e2e_p99_ms=[\d.]+ "
-        r"queue_p95_ms=[\d.]+ processing_ms=[\d.]+ ",
+        r"queue_p95_ms=[\d.]+ vehicle_delay_p95_ms=[\d.]+ processing_ms=[\d.]+ ",
         line,
     ), line
     event = metrics.events[0]

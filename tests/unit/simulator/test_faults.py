@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from app.errors import FaultSpecError
 from app.simulator.faults import (
     AGED_CELL,
     COOLING_FAILURE,
     INTERNAL_SHORT,
     KINDS,
     PARAMETERS,
-    FaultSpecError,
     parse_fault_spec,
     parse_seconds,
 )
