@@ -21,6 +21,12 @@ locals {
 
   aggregator_scratch = "/var/scratch"
 
+  # One receiver worker process per whole vCPU (a Python process uses one); at least one. The
+  # hourly job's DuckDB threads and rules processes likewise: the host's CPU count, which is what
+  # the task would see otherwise, is not the task's share.
+  receiver_workers = max(1, floor(var.receiver.cpu / 1024))
+  aggregator_vcpus = max(1, floor(var.aggregator.cpu / 1024))
+
   common_environment = {
     AWS_REGION                           = var.region
     AWS_EMF_ENVIRONMENT                  = "local"
@@ -46,8 +52,9 @@ locals {
       memory       = var.receiver.memory
       stop_timeout = 30 # ALB deregistration delay is 30 s too: in-flight requests finish
       environment = {
-        TELEMETRY_HOST = "0.0.0.0"
-        TELEMETRY_PORT = tostring(local.receiver_port)
+        TELEMETRY_HOST    = "0.0.0.0"
+        TELEMETRY_PORT    = tostring(local.receiver_port)
+        TELEMETRY_WORKERS = tostring(local.receiver_workers)
       }
       secrets = [
         { name = "TELEMETRY_API_KEYS", valueFrom = local.api_keys_secret_arn },
@@ -98,6 +105,7 @@ locals {
       stop_timeout = 30
       environment = {
         TELEMETRY_HOURLY_MEMORY_MB = tostring(floor(var.aggregator.memory / 2))
+        TELEMETRY_HOURLY_THREADS   = tostring(local.aggregator_vcpus)
         TELEMETRY_HOURLY_WORK_DIR  = local.aggregator_scratch
       }
       secrets       = []

@@ -365,3 +365,37 @@ run "the_hourly_jobs_memory_and_storage_follow_its_size" {
     error_message = "At 20 GiB (Fargate's free default) the task definition must not set ephemeral_storage, and still mount the scratch volume."
   }
 }
+
+# One receiver worker process per whole vCPU, and the hourly job's threads and rules processes per
+# vCPU of its task (not the host's CPU count, which a Fargate task also sees).
+run "workers_and_threads_follow_the_task_cpu" {
+  command = plan
+
+  variables {
+    receiver   = { cpu = 2048, memory = 4096 }
+    aggregator = { cpu = 4096, memory = 8192 }
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].environment, { name = "TELEMETRY_WORKERS", value = "2" })
+    error_message = "A 2-vCPU receiver must run TELEMETRY_WORKERS=2."
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["aggregator"].container_definitions)[0].environment, { name = "TELEMETRY_HOURLY_THREADS", value = "4" })
+    error_message = "A 4-vCPU hourly job must get TELEMETRY_HOURLY_THREADS=4."
+  }
+}
+
+run "a_receiver_under_one_vcpu_runs_one_worker" {
+  command = plan
+
+  variables {
+    receiver = { cpu = 512, memory = 1024 }
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["receiver"].container_definitions)[0].environment, { name = "TELEMETRY_WORKERS", value = "1" })
+    error_message = "A receiver with half a vCPU must run one worker."
+  }
+}
