@@ -70,9 +70,11 @@ HTTP_OVERHEAD_BYTES: Final = 550.0
 #: Listener rules the ALB evaluates per request beyond its default action (infra/alb.tf: none).
 ALB_RULES_EVALUATED: Final = 0
 ALB_FREE_RULES: Final = 10
-#: CloudWatch Logs bytes per consumer flush: the write_batch line and its EMF event (100 samples
-#: per latency array). Measured: 90 flushes of a `make demo` consumer log, 410,725 bytes.
-LOG_BYTES_PER_FLUSH: Final = 4_563.0
+#: CloudWatch Logs bytes per consumer flush: the write_batch line and its EMF event (up to 100
+#: samples per latency array). A `make demo` consumer log (2026-12-01) held 4,563 bytes per flush
+#: over 90 flushes with three arrays (two of ~100 values, 1,622 and 1,694 bytes); the consumer now
+#: also emits VehicleDelayMs, one more 100-value array: + 1,680.
+LOG_BYTES_PER_FLUSH: Final = 4_563.0 + 1_680.0
 #: The receiver's EMF event, one per metrics interval (10 s) per task: 3,125 bytes in the same demo.
 RECEIVER_LOG_BYTES_PER_S: Final = 312.5
 #: Median GET latency of a small S3 object, in region. AWS's S3 performance whitepaper puts small
@@ -133,7 +135,7 @@ ASSUMPTIONS: Final = (
     ),
     (
         "logs",
-        f"INFO (prod's level): the consumer logs one write_batch line + one EMF event per flush ({LOG_BYTES_PER_FLUSH:,.0f} bytes, measured in a demo log), the receiver one EMF event per 10 s per task ({RECEIVER_LOG_BYTES_PER_S * 10:,.0f} bytes); no line per request or record (DEBUG adds one per request)",
+        f"INFO (prod's level): the consumer logs one write_batch line + one EMF event per flush ({LOG_BYTES_PER_FLUSH:,.0f} bytes: a demo log's, + the array added since), the receiver one EMF event per 10 s per task ({RECEIVER_LOG_BYTES_PER_S * 10:,.0f} bytes); no line per request or record (DEBUG adds one per request)",
     ),
     (
         "S3 GET latency",
