@@ -1807,26 +1807,42 @@ def _maxima(doc: Document, b: Bench, infra: Infra, app: App) -> list[str]:
             sqs_side, alt = transport_month(kind, per, rate, mode, b=b, infra=infra, app=app)
             if kind == "kinesis" and alt < sqs_side:
                 kinesis_cheaper.append(mode)
-    hour_fits = batch.hourly.tasks == 1
     largest = max(RATES)
     big = {m: doc.plans[(largest, m)] for m in MODES}
+
+    def one_task(plans: Mapping[str, Plan]) -> str:
+        fits = [m for m, p in plans.items() if p.hourly.tasks == 1]
+        if len(fits) == len(plans):
+            return "does an hour in one task in both POST modes"
+        if fits:
+            return (
+                f"does an hour in one task only with {', '.join(fits)} POSTs (with the other mode it needs "
+                "fewer, larger objects or a split hour)"
+            )
+        return (
+            "does an hour in one task in neither POST mode (it needs fewer, larger objects or a split hour)"
+        )
 
     def today(service: str) -> str:
         prod = infra.prod_max_count.get(service)
         return num(infra.get(service, "max_count")) + (f" (prod.tfvars: {prod})" if prod is not None else "")
 
+    kinesis_text = (
+        "cheaper than SQS in " + ", ".join(sorted(set(kinesis_cheaper))) + " mode"
+        if kinesis_cheaper
+        else "not cheaper than SQS in either mode"
+    )
+    beyond = (
+        f" At {num(largest)} msg/s the hourly job {one_task(big)}, and the services need "
+        f"{max(p.receivers for p in big.values())} receivers and {max(p.consumers for p in big.values())} consumers."
+        if rate != largest
+        else ""
+    )
     return [
         "## Autoscaling maxima",
         "",
         f"Design point: **{num(rate)} msg/s** (`--design-rate`), in whichever POST mode needs more tasks, since vehicles "
-        f"choose the mode. At it, Kinesis is {'cheaper than SQS in ' + ', '.join(sorted(set(kinesis_cheaper))) + ' mode' if kinesis_cheaper else 'not cheaper than SQS in either mode'}, "
-        f"and the hourly job {'does an hour in one task' if hour_fits else 'needs an hour split'} with 100-record batches"
-        + (
-            f"; at {num(largest)} msg/s it {'still does' if big['batch'].hourly.tasks == 1 else 'no longer does'}, "
-            f"and needs {max(p.receivers for p in big.values())} receivers and {max(p.consumers for p in big.values())} consumers."
-            if rate != largest
-            else "."
-        ),
+        f"choose the mode. At it Kinesis is {kinesis_text}, and the hourly job {one_task(doc.design)}.{beyond}",
         "",
         *table(
             ["", "single POSTs", "100-record batches", "max_count should allow", "infra/ today"],
