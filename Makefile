@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint fmt test test-fast demo loadtest bench chaos detection schema clean
+.PHONY: help venv lint fmt test test-fast demo loadtest bench capacity chaos detection schema clean
 .PHONY: lock
 
 help: ## list the targets
@@ -66,6 +66,11 @@ chaos: $(STAMP) ## attack the running pipeline (9 scenarios), check nothing ackn
 
 bench: $(STAMP) ## all benchmarks in one run (~12 min): receiver vs bare FastAPI, batches at 1 and 2 workers, end-to-end knee, hourly job on 3.6 M records vs the old aggregator, cost per million records, RSS, simulator; writes out/bench.json
 	$(BIN)/python -m bench
+
+# CAPACITY_ARGS adds options, e.g. --bench tests/fixtures/bench-sample-invented.json or --design-rate 50000
+CAPACITY_ARGS ?=
+capacity: $(STAMP) ## docs/capacity.md from out/bench.json: tasks, SQS/S3 requests, ALB LCUs, the monthly bill, quotas and the Firehose/Kinesis crossover at 1,000-50,000 msg/s
+	$(BIN)/python -m bench.capacity_plan $(CAPACITY_ARGS)
 
 schema: $(STAMP) ## regenerate docs/schema (JSON Schema of contract v1) and docs/openapi.json (the receiver)
 	$(BIN)/telemetry schema
