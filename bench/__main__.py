@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -200,6 +201,7 @@ def figures(
     cost["packed"]["total"] = sum(cost["packed"].values())
     return {
         "machine": {
+            "date": datetime.now(UTC).date().isoformat(),
             "cores": os.cpu_count(),
             "cpu": platform.processor() or platform.machine(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
