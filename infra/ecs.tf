@@ -88,6 +88,7 @@ locals {
           TELEMETRY_LIVE_RULES = var.consumer.live_rules
         },
         var.consumer.flush_max_age_seconds == null ? {} : { TELEMETRY_FLUSH_MAX_AGE_SECONDS = tostring(var.consumer.flush_max_age_seconds) },
+        var.consumer.flush_max_records == null ? {} : { TELEMETRY_FLUSH_MAX_RECORDS = tostring(var.consumer.flush_max_records) },
       )
       secrets       = []
       port_mappings = []

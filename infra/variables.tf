@@ -96,11 +96,15 @@ variable "container_insights" {
 variable "receiver" {
   description = "Receiver service (telemetry serve behind the ALB): task size, task count range, and the autoscaling targets (ALB requests per task per minute, average CPU %)."
   type = object({
-    cpu                 = optional(number, 512)
-    memory              = optional(number, 1024)
-    min_count           = optional(number, 2)
-    max_count           = optional(number, 10)
-    requests_per_target = optional(number, 6000)
+    cpu       = optional(number, 512)
+    memory    = optional(number, 1024)
+    min_count = optional(number, 2)
+    max_count = optional(number, 10)
+    # ALB requests per task per minute. At the CPU target a 0.5 vCPU task serves ~200,000
+    # single-record POSTs a minute (docs/capacity.md, "Autoscaling maxima", from make bench's CPU
+    # per POST); 120,000 leaves room for a Fargate vCPU being slower than the bench's core. Below
+    # that, the request policy would scale out long before the CPU does. Scale it with `cpu`.
+    requests_per_target = optional(number, 120000)
     cpu_target_percent  = optional(number, 60)
   })
   default = {}
@@ -132,7 +136,7 @@ variable "receiver" {
 }
 
 variable "consumer" {
-  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), optionally the flush age (TELEMETRY_FLUSH_MAX_AGE_SECONDS), and which anomaly rules alert live (TELEMETRY_LIVE_RULES: per_sample, the default; all only with max_count = 1; off)."
+  description = "Consumer service (telemetry consume): task size, task count range, the SQS backlog per task that autoscaling holds, concurrent long polls per task, the ECS stop timeout (it flushes on SIGTERM), optionally the flush age and record count (TELEMETRY_FLUSH_MAX_AGE_SECONDS, TELEMETRY_FLUSH_MAX_RECORDS), and which anomaly rules alert live (TELEMETRY_LIVE_RULES: per_sample, the default; all only with max_count = 1; off)."
   type = object({
     cpu                  = optional(number, 512)
     memory               = optional(number, 1024)
@@ -144,6 +148,11 @@ variable "consumer" {
     # null: the application's default (TELEMETRY_FLUSH_MAX_AGE_SECONDS, 2 s). A longer age means
     # fewer, larger objects (S3 PUTs are billed each) and a later record in S3.
     flush_max_age_seconds = optional(number)
+    # null: the application's default (TELEMETRY_FLUSH_MAX_RECORDS, 100). At thousands of msg/s
+    # the count, not the age, sizes the objects: 2,000 cuts S3 PUTs, the consumer's log lines and
+    # the hourly job's reads ~14x (docs/capacity.md, "What moves the bill"), for up to the flush
+    # age of extra delay at low rates.
+    flush_max_records = optional(number)
     # Which anomaly rules the consumer alerts on live (TELEMETRY_LIVE_RULES). Each task judges
     # only the records it received, and SQS spreads a vehicle's messages over every task: the
     # rules judged on one sample alone (per_sample) are right wherever a sample lands, the

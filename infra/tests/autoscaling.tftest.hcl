@@ -28,11 +28,11 @@ run "receiver_scales_on_requests_and_cpu" {
   assert {
     condition = (
       aws_appautoscaling_policy.receiver_requests.policy_type == "TargetTrackingScaling" &&
-      one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).target_value == 6000 &&
+      one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).target_value == 120000 &&
       one(one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).predefined_metric_specification).predefined_metric_type == "ALBRequestCountPerTarget" &&
       one(one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).predefined_metric_specification).resource_label == "app/fleet-telemetry/50dc6c495c0c9188/targetgroup/fleet-telemetry-receiver/73e2d6bc24d8a067"
     )
-    error_message = "The receiver must track 6000 ALB requests per task per minute on its own target group."
+    error_message = "The receiver must track 120,000 ALB requests per task per minute on its own target group."
   }
 
   assert {

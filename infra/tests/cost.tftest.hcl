@@ -31,8 +31,8 @@ run "everything_on_demand_by_default" {
   }
 
   assert {
-    condition     = !contains(jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment[*].name, "TELEMETRY_FLUSH_MAX_AGE_SECONDS")
-    error_message = "Without consumer.flush_max_age_seconds the consumer keeps the application's default."
+    condition     = length(setintersection(jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment[*].name, ["TELEMETRY_FLUSH_MAX_AGE_SECONDS", "TELEMETRY_FLUSH_MAX_RECORDS"])) == 0
+    error_message = "Without consumer.flush_max_age_seconds and flush_max_records the consumer keeps the application's defaults."
   }
 }
 
@@ -42,7 +42,7 @@ run "spot_for_the_consumer_and_the_hourly_job" {
   variables {
     fargate_spot       = ["consumer", "aggregator"]
     container_insights = false
-    consumer           = { flush_max_age_seconds = 15 }
+    consumer           = { flush_max_age_seconds = 15, flush_max_records = 2000 }
   }
 
   assert {
@@ -77,6 +77,11 @@ run "spot_for_the_consumer_and_the_hourly_job" {
   assert {
     condition     = contains(jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment, { name = "TELEMETRY_FLUSH_MAX_AGE_SECONDS", value = "15" })
     error_message = "consumer.flush_max_age_seconds must reach the consumer as TELEMETRY_FLUSH_MAX_AGE_SECONDS."
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.this["consumer"].container_definitions)[0].environment, { name = "TELEMETRY_FLUSH_MAX_RECORDS", value = "2000" })
+    error_message = "consumer.flush_max_records must reach the consumer as TELEMETRY_FLUSH_MAX_RECORDS."
   }
 }
 
