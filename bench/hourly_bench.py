@@ -206,7 +206,7 @@ def run_engine(engine: str, env: Mapping[str, str], *, memory_limit_mb: int | No
     if cgroup is not None:
         run.cgroup_peak_mb = int((cgroup / "memory.max_usage_in_bytes").read_text()) / 2**20
         run.cgroup_limit_mb = int((cgroup / "memory.limit_in_bytes").read_text()) / 2**20
-        cgroup.rmdir()
+        _remove(cgroup)
     return run
 
 
@@ -252,6 +252,20 @@ def _cgroup(limit_mb: int) -> Path | None:
         print(f"no memory cgroup here ({exc}): the limit is NOT enforced", file=sys.stderr)
         return None
     return path
+
+
+def _remove(cgroup: Path) -> None:
+    """Remove the cgroup once its last process is gone (multiprocessing's helpers outlive the job briefly)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cgroup.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                print(f"note: {cgroup} still busy; remove it by hand", file=sys.stderr)
+                return
+            time.sleep(0.5)
 
 
 def _join(cgroup: Path) -> None:
@@ -332,7 +346,7 @@ def measure(
         runs = [run_engine("columnar", env, memory_limit_mb=memory_limit_mb)]
         if reference:
             runs.append(run_engine("reference", env))
-        parquet_bytes = curated_bytes(env)
+        parquet_bytes = curated_bytes(env) if runs[0].returncode == 0 else 0
         queries = query_seconds(env) if reference else {}
     new = runs[0]
     figures: dict[str, Any] = {
@@ -341,7 +355,7 @@ def measure(
         "records_per_object": per_object,
         "raw_bytes": raw_bytes,
         "curated_bytes": parquet_bytes,
-        "size_ratio": raw_bytes / parquet_bytes,
+        "size_ratio": raw_bytes / parquet_bytes if parquet_bytes else 0.0,
         "generated_s": generated_s,
         "runs": [asdict(r) for r in runs],
         "memory_limit_mb": memory_limit_mb,
