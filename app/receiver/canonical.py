@@ -8,7 +8,8 @@ model is more than needed: pydantic-core checks the whole array in one pass with
 Python (`CanonicalIn`: every rule of the contract that a pattern or a bound can say), and one short
 loop checks what needs the request (the time window, as a string comparison of fixed-width UTC
 timestamps), the calendar (no 30 February) and the CAN id's range, then writes each stored line
-from the validated strings. About a third of the model's cost per record (bench/receiver_bench.py).
+from the validated strings: 2.6 µs per record where the model and `stamped_lines` take 8.2
+(a 100-record batch, validated and stamped in process; README, Performance).
 
 Anything else falls through, whole, to the model (app/receiver/intake.py), which accepts every
 spelling the contract allows and words every refusal. So this path may only ever accept a subset
