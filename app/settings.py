@@ -202,7 +202,7 @@ class Settings(BaseSettings):
 
     # --- Hourly job --------------------------------------------------------------------------
     hourly_memory_mb: int = Field(
-        512,
+        1024,
         ge=128,
         le=120_000,
         description="Memory DuckDB may hold; beyond it, it spills to hourly_work_dir. About half the task's memory.",

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_object=1_000,
         memory_limit_mb=None,
         reference=True,
+        task_memory_mb=1024,  # configured as for a 1 GiB task (DuckDB 512 MB): the RSS target's size
     )
     return figures(
         simulator=simulator,

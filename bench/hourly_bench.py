@@ -1,7 +1,7 @@
 """The hourly job on one hour of telemetry in moto S3, beside the Python aggregator it replaced.
 
     python -m bench.hourly_bench                       # 3.6 M records (1,000 msg/s for an hour)
-    python -m bench.hourly_bench --records 20000000 --memory-limit-mb 2048 --skip-reference
+    python -m bench.hourly_bench --records 20000000 --task-memory-mb 2048 --memory-limit-mb 2048 --skip-reference
 
 The hour is generated as the consumer writes it: canonical stored lines of 100 vehicles sending
 both CAN frames every 200 ms (1,000 records/s), values walking as a pack's do and quantised as the
@@ -332,9 +332,19 @@ def curated_bytes(env: Mapping[str, str]) -> int:
 
 
 def measure(
-    workdir: Path, *, records: int, per_object: int, memory_limit_mb: int | None, reference: bool
+    workdir: Path,
+    *,
+    records: int,
+    per_object: int,
+    memory_limit_mb: int | None,
+    reference: bool,
+    task_memory_mb: int = 1024,
 ) -> dict[str, Any]:
-    """Generate the hour into moto server, run the engines and the queries; every figure in a dict."""
+    """Generate the hour into moto server, run the engines and the queries; every figure in a dict.
+
+    The job is configured as infra/ configures it for a task of `task_memory_mb`: DuckDB gets half
+    (TELEMETRY_HOURLY_MEMORY_MB), unless the environment already sets it.
+    """
     with PipelineStack(workdir) as stack:
         env = stack.start_aws()
         os.environ.update(env)
@@ -343,7 +353,9 @@ def measure(
         began = time.perf_counter()
         objects, raw_bytes = fill(store, records=records, per_object=per_object)
         generated_s = time.perf_counter() - began
-        runs = [run_engine("columnar", env, memory_limit_mb=memory_limit_mb)]
+        job_env = {"TELEMETRY_HOURLY_MEMORY_MB": str(task_memory_mb // 2), **env}
+        job_env.update({k: v for k, v in os.environ.items() if k == "TELEMETRY_HOURLY_MEMORY_MB"})
+        runs = [run_engine("columnar", job_env, memory_limit_mb=memory_limit_mb)]
         if reference:
             runs.append(run_engine("reference", env))
         parquet_bytes = curated_bytes(env) if runs[0].returncode == 0 else 0
@@ -359,6 +371,8 @@ def measure(
         "generated_s": generated_s,
         "runs": [asdict(r) for r in runs],
         "memory_limit_mb": memory_limit_mb,
+        "task_memory_mb": task_memory_mb,
+        "duckdb_memory_mb": int(job_env["TELEMETRY_HOURLY_MEMORY_MB"]),
         "queries_s": queries,
     }
     if reference:
@@ -414,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=3_600_000)
     parser.add_argument("--per-object", type=int, default=1_000)
     parser.add_argument("--memory-limit-mb", type=int, default=None)
+    parser.add_argument(
+        "--task-memory-mb",
+        type=int,
+        default=1024,
+        help="the task size the job is configured for: DuckDB gets half, as infra/ sets it (default 1024)",
+    )
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("out/bench-hourly.json"))
     args = parser.parse_args(argv)
@@ -425,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         records=args.records,
         per_object=args.per_object,
         memory_limit_mb=args.memory_limit_mb,
+        task_memory_mb=args.task_memory_mb,
         reference=not args.skip_reference,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
