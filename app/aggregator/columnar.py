@@ -144,6 +144,7 @@ def connect(*, memory_mb: int, threads: int, work_dir: Path) -> duckdb.DuckDBPyC
     }
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ values print and group in UTC, whatever the host says
+    con.execute("SET enable_progress_bar = false")  # the job's output is a log: no bar of carriage returns
     return con
 
 

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.aggregator import aggregate_hour
-from app.aggregator.columnar import PAYLOAD_PATTERN, checked_lines, row_group_rows
+from app.aggregator.columnar import PAYLOAD_PATTERN, checked_lines, connect, row_group_rows
 from app.aggregator.reference import HourAccumulator
 from app.contract import Hour, TelemetryIn, parse_record
 from app.errors import ContractError
@@ -197,3 +199,32 @@ def test_row_groups_hold_up_to_a_million_rows_and_never_tiny_ones() -> None:
     assert row_group_rows(0) == 100_000
     assert row_group_rows(3_600_000) == 450_000
     assert row_group_rows(20_000_000) == 1_000_000
+
+
+def test_the_jobs_duckdb_downloads_nothing_and_spills_where_told(tmp_path: Path) -> None:
+    con = connect(memory_mb=300, threads=1, work_dir=tmp_path)
+
+    def setting(name: str) -> Any:
+        row = con.execute(f"SELECT current_setting('{name}')").fetchone()
+        assert row is not None
+        return row[0]
+
+    assert setting("autoinstall_known_extensions") is False
+    assert setting("autoload_known_extensions") is False
+    assert setting("temp_directory") == str(tmp_path / "spill")
+    assert setting("threads") == 1
+
+
+def test_the_jobs_duckdb_draws_no_progress_bar_into_its_log(tmp_path: Path) -> None:
+    # DuckDB's own default differs under pytest, so ask a plain interpreter, as the task runs it.
+    probe = (
+        "import duckdb, pathlib; from app.aggregator.columnar import connect; "
+        "q = \"SELECT current_setting('enable_progress_bar')\"; "
+        "print(duckdb.connect().execute(q).fetchone()[0], "
+        f"connect(memory_mb=300, threads=1, work_dir=pathlib.Path({str(tmp_path)!r})).execute(q).fetchone()[0])"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert answer.stdout.split() == [
+        "True",
+        "False",
+    ]  # DuckDB's default draws one; the job's connection does not
