@@ -286,6 +286,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": time.perf_counter() - began,
         "per_sample_rules": sorted(PER_SAMPLE_RULES),
         "truth": truth,
+        # what the pipeline said, kept so the run can be scored again without running it again
+        "live_alerts_seen": [list(a) for a in live],
+        "hourly_episodes_seen": episodes,
     }
     return figures
 
