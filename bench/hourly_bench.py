@@ -353,8 +353,8 @@ def measure(
         began = time.perf_counter()
         objects, raw_bytes = fill(store, records=records, per_object=per_object)
         generated_s = time.perf_counter() - began
-        job_env = {"TELEMETRY_HOURLY_MEMORY_MB": str(task_memory_mb // 2), **env}
-        job_env.update({k: v for k, v in os.environ.items() if k == "TELEMETRY_HOURLY_MEMORY_MB"})
+        duckdb_mb = int(os.environ.get("TELEMETRY_HOURLY_MEMORY_MB", task_memory_mb // 2))
+        job_env = {**env, "TELEMETRY_HOURLY_MEMORY_MB": str(duckdb_mb)}
         runs = [run_engine("columnar", job_env, memory_limit_mb=memory_limit_mb)]
         if reference:
             runs.append(run_engine("reference", env))
@@ -372,7 +372,7 @@ def measure(
         "runs": [asdict(r) for r in runs],
         "memory_limit_mb": memory_limit_mb,
         "task_memory_mb": task_memory_mb,
-        "duckdb_memory_mb": int(job_env["TELEMETRY_HOURLY_MEMORY_MB"]),
+        "duckdb_memory_mb": duckdb_mb,
         "queries_s": queries,
     }
     if reference:

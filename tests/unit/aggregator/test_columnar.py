@@ -224,7 +224,5 @@ def test_the_jobs_duckdb_draws_no_progress_bar_into_its_log(tmp_path: Path) -> N
         f"connect(memory_mb=300, threads=1, work_dir=pathlib.Path({str(tmp_path)!r})).execute(q).fetchone()[0])"
     )
     answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert answer.stdout.split() == [
-        "True",
-        "False",
-    ]  # DuckDB's default draws one; the job's connection does not
+    # DuckDB's default draws one; the job's connection does not
+    assert answer.stdout.split() == ["True", "False"]
