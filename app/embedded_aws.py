@@ -157,6 +157,9 @@ def embedded_aws(
     """
     from moto.server import ThreadedMotoServer  # dev dependency: imported only when used
 
+    from app import moto_speedups
+
+    moto_speedups.apply()  # SQS work per message, not per message queued: see the module
     for key, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per AWS call is noise

@@ -1,0 +1,100 @@
+"""The embedded SQS after `moto_speedups.apply()` still behaves as SQS documents, and scans less.
+
+Each test drives the queue through boto3 (in-process moto), so what is checked is what the
+receiver, the consumer and the benchmarks see: counts, delays, visibility timeouts, retention.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+import boto3
+import pytest
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.sqs import models
+from moto.sqs.models import Message, sqs_backends
+
+from app import moto_speedups
+
+REGION = "eu-west-1"
+COUNTS = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
+
+
+@pytest.fixture
+def sqs(mocked_aws: None) -> Iterator[Any]:
+    moto_speedups.apply()
+    yield boto3.client("sqs", region_name=REGION)
+
+
+def counts(sqs: Any, url: str) -> list[int]:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=COUNTS)["Attributes"]
+    return [int(attrs[name]) for name in COUNTS]
+
+
+def test_counts_follow_delays_and_visibility_timeouts(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="ready")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=600)
+    sqs.send_message(QueueUrl=url, MessageBody="taken")
+    assert counts(sqs, url) == [2, 0, 1]
+
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=600)["Messages"]
+    assert counts(sqs, url) == [1, 1, 1]
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"][0]["Body"] != got[0]["Body"]
+    # The delayed message stays out of reach; both received ones are in flight now.
+    assert counts(sqs, url) == [0, 2, 1]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in again] == [got[0]["Body"]]
+
+
+def test_a_message_older_than_the_retention_period_is_not_delivered(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="aging")
+    message = cast(Any, sqs_backends[DEFAULT_ACCOUNT_ID][REGION].get_queue("short")._messages[0])
+
+    message.sent_timestamp -= 59_000  # sent 59 s ago: still within the 60 s
+    got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages", [])
+    assert [m["Body"] for m in got] == ["aging"]
+
+    message.sent_timestamp -= 2_000  # 61 s ago: expired
+    assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages", []) == []
+
+
+def test_the_clock_is_read_once_per_scan_not_once_per_message(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The point of the patch: a 10,000-message queue costs one clock read per count, not 10,000."""
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].create_queue("big")
+    now_ms = time.time() * 1000
+    for i in range(10_000):
+        message = Message(str(i), "x")
+        message.visible_at = now_ms + 60_000 if i % 2 else 0.0  # every other one in flight
+        queue._messages.append(message)
+    reads = 0
+    real = moto_speedups._now_ms
+
+    def counted() -> float:
+        nonlocal reads
+        reads += 1
+        return real()
+
+    monkeypatch.setattr(moto_speedups, "_now_ms", counted)
+    assert queue.approximate_number_of_messages == 5_000
+    assert queue.approximate_number_of_messages_not_visible == 5_000
+    assert queue.approximate_number_of_messages_delayed == 0
+    assert reads == 3
+
+
+def test_a_moto_that_renamed_a_member_is_refused_not_half_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(models.Queue, "approximate_number_of_messages_delayed")
+    with pytest.raises(RuntimeError, match=r"Queue.approximate_number_of_messages_delayed is gone"):
+        moto_speedups.apply()
