@@ -15,8 +15,22 @@ from app.errors import RequestRejectedError
 from app.receiver.intake import parse_batch, parse_record, read_body, require_json
 from tests.conftest import RecordFactory
 
-NOW = datetime.now(UTC)
+NOW = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)  # a fixed moment: no test here reads the clock
 CONTEXT = ValidationWindow.around(NOW, 3600)
+SENT_AT = (NOW - timedelta(seconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def record_factory(record_factory: RecordFactory) -> RecordFactory:
+    """The shared factory stamps records from the wall clock; these are judged at NOW, fixed at import.
+
+    A slow run once took over five minutes from import to these tests, and every record was "in the future".
+    """
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        return record_factory(**{"timestamp": SENT_AT, **overrides})
+
+    return make
 
 
 def refusal(call: Any, *args: Any, **kwargs: Any) -> RequestRejectedError:
