@@ -15,8 +15,16 @@ passes `visible_at` and delayed until `delayed_until`, exactly as moto decides, 
 read once per scan, with `time.time()`; the retention check reads the queue's attribute instead
 of rendering all of them. The scans remain (they are moto's data structure): rendering the
 attributes of a 20,000-message queue costs 0.11 µs per message where it cost 21 µs.
-`telemetry local-aws` applies it before serving; tests/integration/test_moto_speedups.py holds
-the counts, the delays, the visibility and the retention to what SQS documents.
+
+One fix rides along, because a stand-in that loses messages fails our zero-loss checks for its own
+reasons: moto's `Queue.delete_message` rebuilds the message list and assigns it back without the
+queue's lock, while `add_message` appends under that lock. Two deletes at once (two consumer
+threads) put back what the other removed, so "deleted" messages return; a send during a delete is
+dropped. `apply()` runs each delete under the queue's lock, as moto's own append does.
+
+`telemetry local-aws` applies it before serving, and the tests' in-process moto applies it too;
+tests/integration/test_moto_speedups.py holds the counts, the delays, the visibility, the retention
+and concurrent deletes to what SQS documents.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import time
 from typing import Any
 
 from moto.sqs import models  # dev dependency: only the embedded stack imports this module
+
+_MOTO_DELETE = models.Queue.delete_message  # captured once, so a second apply() wraps it no deeper
 
 
 def _now_ms() -> float:
@@ -60,6 +70,12 @@ def _within_retention(backend: Any, queue_name: str, message: Any) -> bool:
     return bool(retention_seconds + message.sent_timestamp / 1000 > time.time())
 
 
+def _delete_message(queue: Any, receipt_handle: str) -> None:
+    """moto's delete, but holding the lock its `add_message` holds (a Condition over an RLock)."""
+    with queue._messages_lock:
+        _MOTO_DELETE(queue, receipt_handle)
+
+
 def apply() -> None:
     """Replace the slow members in place; idempotent, and a no-op for everything else moto does."""
     replacements: list[tuple[type, str, object]] = [
@@ -69,6 +85,7 @@ def apply() -> None:
         (models.Queue, "approximate_number_of_messages_delayed", property(_count_delayed)),
         (models.Queue, "approximate_number_of_messages_not_visible", property(_count_not_visible)),
         (models.SQSBackend, "is_message_valid_based_on_retention_period", _within_retention),
+        (models.Queue, "delete_message", _delete_message),
     ]
     for owner, name, _ in replacements:
         if name not in vars(owner):  # a moto upgrade renamed it: say so rather than patch nothing

@@ -62,8 +62,15 @@ def settings_factory() -> SettingsFactory:
 
 @pytest.fixture
 def mocked_aws() -> Iterator[None]:
-    """moto in-process: every boto3 call in the test goes to moto's memory."""
+    """moto in-process: every boto3 call in the test goes to moto's memory.
+
+    With the local stack's fixes (app/moto_speedups.py): the consumer's threads delete at once, and
+    plain moto can put a deleted message back when they do.
+    """
     from moto import mock_aws
 
+    from app import moto_speedups
+
+    moto_speedups.apply()
     with mock_aws():
         yield

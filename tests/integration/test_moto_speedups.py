@@ -6,6 +6,8 @@ receiver, the consumer and the benchmarks see: counts, delays, visibility timeou
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, cast
@@ -98,3 +100,35 @@ def test_a_moto_that_renamed_a_member_is_refused_not_half_patched(monkeypatch: p
     monkeypatch.delattr(models.Queue, "approximate_number_of_messages_delayed")
     with pytest.raises(RuntimeError, match=r"Queue.approximate_number_of_messages_delayed is gone"):
         moto_speedups.apply()
+
+
+def test_concurrent_deletes_and_sends_lose_nothing_and_bring_nothing_back(sqs: Any) -> None:
+    """Plain moto rebuilds the list in each delete without a lock: racing deletes resurrect messages."""
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].create_queue("racy")
+    for i in range(2_000):
+        queue.add_message(Message(str(i), "old"))
+    handles = []
+    for message in queue._messages:
+        message.mark_received(visibility_timeout=600)
+        handles.append(message.receipt_handle)
+
+    def delete(share: list[str]) -> None:
+        for handle in share:
+            queue.delete_message(handle)
+
+    def send() -> None:
+        for i in range(500):
+            queue.add_message(Message(f"new-{i}", "new"))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython will, to meet the race at once
+    try:
+        threads = [threading.Thread(target=delete, args=(handles[i::4],)) for i in range(4)]
+        threads.append(threading.Thread(target=send))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert sorted(m.body for m in queue._messages) == ["new"] * 500
