@@ -20,7 +20,9 @@ One fix rides along, because a stand-in that loses messages fails our zero-loss 
 reasons: moto's `Queue.delete_message` rebuilds the message list and assigns it back without the
 queue's lock, while `add_message` appends under that lock. Two deletes at once (two consumer
 threads) put back what the other removed, so "deleted" messages return; a send during a delete is
-dropped. `apply()` runs each delete under the queue's lock, as moto's own append does.
+dropped. `apply()` runs each delete under the queue's lock, as moto's own append does. What is
+left unlocked: `receive_message` moving a message to the dead-letter queue and dropping it from the
+in-flight set; both are rarer (a message past maxReceiveCount, a visibility timeout that ran out).
 
 `telemetry local-aws` applies it before serving, and the tests' in-process moto applies it too;
 tests/integration/test_moto_speedups.py holds the counts, the delays, the visibility, the retention
@@ -34,7 +36,8 @@ from typing import Any
 
 from moto.sqs import models  # dev dependency: only the embedded stack imports this module
 
-_MOTO_DELETE = models.Queue.delete_message  # captured once, so a second apply() wraps it no deeper
+# Captured once, so a second apply() wraps it no deeper; None if moto renamed it (apply() says so).
+_MOTO_DELETE: Any = vars(models.Queue).get("delete_message")
 
 
 def _now_ms() -> float:

@@ -1,7 +1,8 @@
 """The embedded SQS after `moto_speedups.apply()` still behaves as SQS documents, and scans less.
 
-Each test drives the queue through boto3 (in-process moto), so what is checked is what the
-receiver, the consumer and the benchmarks see: counts, delays, visibility timeouts, retention.
+The semantic tests drive the queue through boto3 (in-process moto), so what is checked is what the
+receiver, the consumer and the benchmarks see: counts, delays, visibility timeouts, retention. The
+cost and race tests reach into moto's queue, where the patched members live.
 """
 
 from __future__ import annotations
