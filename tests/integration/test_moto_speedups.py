@@ -31,7 +31,7 @@ COUNTS = [
 
 @pytest.fixture
 def sqs(mocked_aws: None) -> Iterator[Any]:
-    moto_speedups.apply()
+    """In-process moto, patched: `mocked_aws` applies the speedups as the local stack does."""
     yield boto3.client("sqs", region_name=REGION)
 
 

@@ -10,14 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from app.contract import TelemetryIn, ValidationWindow, stamped_lines
+from app.contract import TelemetryIn, ValidationWindow, format_timestamp, stamped_lines
 from app.errors import RequestRejectedError
 from app.receiver.intake import parse_batch, parse_record, read_body, require_json
 from tests.conftest import RecordFactory
 
 NOW = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)  # a fixed moment: no test here reads the clock
 CONTEXT = ValidationWindow.around(NOW, 3600)
-SENT_AT = (NOW - timedelta(seconds=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+SENT_AT = format_timestamp(NOW - timedelta(seconds=1))
 
 
 @pytest.fixture
