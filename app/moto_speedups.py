@@ -17,12 +17,14 @@ of rendering all of them. The scans remain (they are moto's data structure): ren
 attributes of a 20,000-message queue costs 0.11 µs per message where it cost 21 µs.
 
 One fix rides along, because a stand-in that loses messages fails our zero-loss checks for its own
-reasons: moto's `Queue.delete_message` rebuilds the message list and assigns it back without the
-queue's lock, while `add_message` appends under that lock. Two deletes at once (two consumer
-threads) put back what the other removed, so "deleted" messages return; a send during a delete is
-dropped. `apply()` runs each delete under the queue's lock, as moto's own append does. What is
-left unlocked: `receive_message` moving a message to the dead-letter queue and dropping it from the
-in-flight set; both are rarer (a message past maxReceiveCount, a visibility timeout that ran out).
+reasons: moto edits a queue's messages from several request threads, but only `add_message` holds
+the queue's lock. `delete_message` rebuilds the message list and assigns it back, so two deletes at
+once (two consumer threads) put back what the other removed ("deleted" messages return) and a send
+during a delete is dropped; `receive_message` walks and edits the in-flight set, so two pollers at
+once fail with 'Set changed size during iteration' or a KeyError (seen in a CI run: the error
+reached the consumer as a failed receive). `apply()` runs each delete, receive and visibility change
+under the queue's lock. The lock is a Condition over an RLock, and a long poll waits on it, which
+releases it: a receive waiting for messages does not hold back the sends it waits for.
 
 `telemetry local-aws` applies it before serving, and the tests' in-process moto applies it too;
 tests/integration/test_moto_speedups.py holds the counts, the delays, the visibility, the retention
@@ -36,8 +38,10 @@ from typing import Any
 
 from moto.sqs import models  # dev dependency: only the embedded stack imports this module
 
-# Captured once, so a second apply() wraps it no deeper; None if moto renamed it (apply() says so).
+# Captured once, so a second apply() wraps them no deeper; None if moto renamed one (apply() says so).
 _MOTO_DELETE: Any = vars(models.Queue).get("delete_message")
+_MOTO_RECEIVE: Any = vars(models.SQSBackend).get("receive_message")
+_MOTO_CHANGE_VISIBILITY: Any = vars(models.SQSBackend).get("change_message_visibility")
 
 
 def _now_ms() -> float:
@@ -79,6 +83,18 @@ def _delete_message(queue: Any, receipt_handle: str) -> None:
         _MOTO_DELETE(queue, receipt_handle)
 
 
+def _receive_message(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    """moto's receive, holding the queue's lock (its long-poll wait releases it)."""
+    with backend.get_queue(queue_name)._messages_lock:
+        return _MOTO_RECEIVE(backend, queue_name, *args, **kwargs)
+
+
+def _change_message_visibility(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    """moto's visibility change, which may drop the message from the in-flight set: under the lock."""
+    with backend.get_queue(queue_name)._messages_lock:
+        return _MOTO_CHANGE_VISIBILITY(backend, queue_name, *args, **kwargs)
+
+
 def apply() -> None:
     """Replace the slow members in place; idempotent, and a no-op for everything else moto does."""
     replacements: list[tuple[type, str, object]] = [
@@ -89,6 +105,8 @@ def apply() -> None:
         (models.Queue, "approximate_number_of_messages_not_visible", property(_count_not_visible)),
         (models.SQSBackend, "is_message_valid_based_on_retention_period", _within_retention),
         (models.Queue, "delete_message", _delete_message),
+        (models.SQSBackend, "receive_message", _receive_message),
+        (models.SQSBackend, "change_message_visibility", _change_message_visibility),
     ]
     for owner, name, _ in replacements:
         if name not in vars(owner):  # a moto upgrade renamed it: say so rather than patch nothing

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs import models
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
 from moto.sqs.models import Message, sqs_backends
 
 from app import moto_speedups
@@ -133,3 +134,43 @@ def test_concurrent_deletes_and_sends_lose_nothing_and_bring_nothing_back(sqs: A
     finally:
         sys.setswitchinterval(interval)
     assert sorted(m.body for m in queue._messages) == ["new"] * 500
+
+
+def test_concurrent_receives_and_deletes_raise_nothing_and_lose_nothing(sqs: Any) -> None:
+    """Plain moto's receive walks and edits the in-flight set unlocked: two pollers meet a RuntimeError
+    ('Set changed size during iteration') or a KeyError, which reaches the caller as a failed receive."""
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    queue = backend.create_queue("racy-receives")
+    for i in range(1_000):
+        backend.send_message("racy-receives", str(i))
+    errors: list[BaseException] = []
+    deleted: set[str] = set()
+
+    def poll(keep: bool) -> None:
+        try:
+            for _ in range(150):
+                # visibility 0: each message is visible again at once, so the next receive takes it
+                # out of the in-flight set while the others walk it
+                for message in backend.receive_message("racy-receives", 10, 0, 0):
+                    if not keep:
+                        assert message.receipt_handle is not None  # set by the receive
+                        try:
+                            backend.delete_message("racy-receives", message.receipt_handle)
+                        except ReceiptHandleIsInvalid:  # received again meanwhile: SQS's rule, no race
+                            continue
+                        deleted.add(message.body)
+        except Exception as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=poll, args=(i % 2 == 0,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert sorted(deleted | {m.body for m in queue._messages}, key=int) == [str(i) for i in range(1_000)]
