@@ -36,19 +36,22 @@ fmt: $(STAMP) ## apply ruff's fixes and formatting
 
 # Coverage of app/ (pyproject.toml [tool.coverage]): the receiver, consumer and moto processes the
 # tests start are measured too (patch = subprocess); the report fails under 95 %.
-# The tests spend much of their time waiting on the processes and sockets they start, so pytest runs
-# one worker per core (pytest-xdist; at most PYTEST_MAX_WORKERS, PYTEST_WORKERS=0 for one process),
-# and the Terraform checks, which use one core, run beside it: on 2 cores make test went from 19
-# minutes to about 9. -Otarget prints each one's output whole, once it is done.
+# pytest runs one worker per CPU this process may use (pytest-xdist), at most 4: each e2e test
+# starts several processes of its own, so more workers than that only queue for the cores.
+# PYTEST_WORKERS=0 runs every test in one process. Much of a test's time is spent waiting on
+# those processes, so the Terraform checks (one core) run beside pytest: on 2 cores, make test
+# went from 19 minutes to 9 from a fresh clone (.venv and checkov installed, then both halves).
+# The provider is installed first, so no two `terraform init`s fill an empty plugin cache at once
+# (they race: hashicorp/terraform#31964). -Otarget (GNU make >= 4) prints each half whole once done.
 COVERAGE := $(BIN)/coverage
-PYTEST_WORKERS     ?= auto
-PYTEST_MAX_WORKERS ?= 4
-test: lint ## lint, Terraform checks, every test (unit, integration, e2e, infra, delivery) under coverage (>= 95 %)
-	@$(MAKE) --no-print-directory -j2 -Otarget infra-check coverage
+PYTEST_WORKERS ?= $(shell $(BIN)/python -c 'import os; print(min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))')
+OUTPUT_SYNC    := $(if $(filter output-sync,$(.FEATURES)),-Otarget)
+test: lint infra/.terraform/.initialized ## lint, Terraform checks, every test (unit, integration, e2e, infra, delivery) under coverage (>= 95 %)
+	@$(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) infra-check coverage
 
 coverage: $(STAMP) ## every test under coverage (>= 95 %), without lint and Terraform checks
 	rm -rf out/coverage
-	$(COVERAGE) run -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses $(PYTEST_MAX_WORKERS)
+	$(COVERAGE) run -m pytest -q -n $(PYTEST_WORKERS)
 	$(COVERAGE) combine --quiet
 	$(COVERAGE) report
 

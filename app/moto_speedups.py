@@ -21,10 +21,12 @@ reasons: moto edits a queue's messages from several request threads, but only `a
 the queue's lock. `delete_message` rebuilds the message list and assigns it back, so two deletes at
 once (two consumer threads) put back what the other removed ("deleted" messages return) and a send
 during a delete is dropped; `receive_message` walks and edits the in-flight set, so two pollers at
-once fail with 'Set changed size during iteration' or a KeyError (seen in a CI run: the error
-reached the consumer as a failed receive). `apply()` runs each delete, receive and visibility change
-under the queue's lock. The lock is a Condition over an RLock, and a long poll waits on it, which
-releases it: a receive waiting for messages does not hold back the sends it waits for.
+once fail with 'Set changed size during iteration' or a KeyError (seen in a test run: the error
+reached the consumer as a failed receive). `apply()` runs each delete, each receive's scan and each
+visibility change under the queue's lock (a Condition over an RLock); a long poll waits on that
+Condition, which releases the lock, so it holds back no send. Still unlocked, as in moto: purging a
+queue, the attribute counts (a read, at worst a count off by the message moving), and the FIFO
+deduplication check in `send_message`; no queue here is FIFO and nothing here purges one.
 
 `telemetry local-aws` applies it before serving, and the tests' in-process moto applies it too;
 tests/integration/test_moto_speedups.py holds the counts, the delays, the visibility, the retention
@@ -83,10 +85,25 @@ def _delete_message(queue: Any, receipt_handle: str) -> None:
         _MOTO_DELETE(queue, receipt_handle)
 
 
-def _receive_message(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-    """moto's receive, holding the queue's lock (its long-poll wait releases it)."""
-    with backend.get_queue(queue_name)._messages_lock:
-        return _MOTO_RECEIVE(backend, queue_name, *args, **kwargs)
+def _receive_message(
+    backend: Any, queue_name: str, count: int, wait_seconds_timeout: int, *rest: Any, **named: Any
+) -> Any:
+    """moto's receive, one scan at a time under the queue's lock; the long poll waits here, not in it.
+
+    moto's own poll waits only while no message is visible, so a visible message it may not deliver
+    (a FIFO group in flight) would keep it scanning, and holding the lock, for the whole poll.
+    Waiting on the Condition releases the lock; a send wakes it, and so does each second, for
+    messages whose visibility timeout ran out (moto's poll re-checks each second too).
+    """
+    queue = backend.get_queue(queue_name)
+    deadline = time.monotonic() + wait_seconds_timeout
+    with queue._messages_lock:
+        while True:
+            got = _MOTO_RECEIVE(backend, queue_name, count, 0, *rest, **named)  # 0: one scan, no wait
+            left = deadline - time.monotonic()
+            if got or left <= 0:
+                return got
+            queue._messages_lock.wait(min(left, 1.0))
 
 
 def _change_message_visibility(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:

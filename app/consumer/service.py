@@ -238,12 +238,12 @@ class Consumer:
                     wait_seconds=self._settings.receive_wait_seconds,
                     visibility_timeout=self._visibility,
                 )
-            except Exception as exc:  # a poller that died would stop consuming without a word
+            except Exception as exc:  # a dead poller would stop consuming with no log line of ours
                 backoff = min(RECEIVE_BACKOFF_MAX_SECONDS, max(0.1, backoff * 2))
                 if isinstance(exc, QueueError):
                     log.warning(kv("receive_failed", retry_in_s=backoff, error=exc))
                 else:  # not SQS saying no: a bug, ours or a library's, so the traceback too
-                    log.exception(kv("receive_failed", retry_in_s=backoff, error=repr(exc)))
+                    log.exception(kv("receive_failed", retry_in_s=backoff, error_type=type(exc).__name__))
                 self._stopping.wait(backoff)
                 continue
             backoff = 0.0

@@ -4,17 +4,20 @@ No Docker engine runs here, so tests/delivery/image.py replays the build stage (
 docker/install.sh commands, a clean virtualenv, the hash-checked requirements.lock, the build
 context filtered by .dockerignore) and this module runs the result the way ECS would: the
 Dockerfile's ENV, ENTRYPOINT and CMD, its HEALTHCHECK command and its STOPSIGNAL, against the
-embedded AWS stack on loopback. One install per test session (pip's cache keeps it short).
+embedded AWS stack on loopback. One install per test session, however many pytest workers share it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,14 +63,26 @@ COMPONENTS = (
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> LocalImage:
-    workdir = tmp_path_factory.mktemp("image")
-    log = workdir / "build.log"
-    try:
-        return build(ROOT / "Dockerfile", context=ROOT, root=workdir / "rootfs", log=log)
-    except BuildError as exc:
-        tail = log.read_text(encoding="utf-8")[-3000:] if log.exists() else ""
-        pytest.fail(f"the image does not build the Dockerfile's way: {exc}\n{tail}")
+def image(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> LocalImage:
+    """Built once per session: pytest-xdist's workers share the first one's build (under a lock in
+    the folder their temporary folders share) instead of installing the lock once each."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    with (shared / "image.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        built = shared / "image.pickle"
+        if built.exists():
+            image: LocalImage = pickle.loads(built.read_bytes())
+            return image
+        workdir = Path(tempfile.mkdtemp(prefix="image-", dir=shared))  # a failed build leaves its own
+        log = workdir / "build.log"
+        try:
+            image = build(ROOT / "Dockerfile", context=ROOT, root=workdir / "rootfs", log=log)
+        except BuildError as exc:
+            tail = log.read_text(encoding="utf-8")[-3000:] if log.exists() else ""
+            pytest.fail(f"the image does not build the Dockerfile's way: {exc}\n{tail}")
+        built.write_bytes(pickle.dumps(image))
+        return image
 
 
 @pytest.fixture(scope="module")

@@ -245,7 +245,7 @@ def test_messages_received_after_the_last_seal_are_released_not_dropped(make_con
     assert queue.receive(max_messages=10, wait_seconds=0, visibility_timeout=30)  # visible again at once
 
 
-class _BrokenOnce(FakeQueue):
+class _BrokenAtFirst(FakeQueue):
     """The first receives raise what no SQS error maps to (moto in-process once raised RuntimeError)."""
 
     def __init__(self, failures: int) -> None:
@@ -267,7 +267,7 @@ class _BrokenOnce(FakeQueue):
 def test_an_unexpected_receive_error_is_logged_and_the_pollers_go_on(
     make_consumer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue, store = _BrokenOnce(failures=2), MemoryStore()
+    queue, store = _BrokenAtFirst(failures=2), MemoryStore()
     for text in packed_bodies(list(range(20)), per_message=5):
         queue.send(text)
     caplog.set_level(logging.WARNING)
@@ -275,7 +275,9 @@ def test_an_unexpected_receive_error_is_logged_and_the_pollers_go_on(
         assert wait_until(lambda: not queue.remaining())
     assert _stored_seqs(store) == list(range(20))
     failed = [r for r in caplog.records if r.getMessage().startswith("event=receive_failed")]
-    assert len(failed) == 2 and all(r.exc_info and "RuntimeError" in r.getMessage() for r in failed)
+    assert len(failed) == 2 and all(
+        r.exc_info and "error_type=RuntimeError" in r.getMessage() for r in failed
+    )
 
 
 def test_slow_writers_hold_back_the_pollers(make_consumer: Any) -> None:
