@@ -40,6 +40,20 @@ def counts(sqs: Any, url: str) -> list[int]:
     return [int(attrs[name]) for name in COUNTS]
 
 
+def race(*threads: threading.Thread) -> None:
+    """Run `threads` to their end, switching between them as often as CPython will: a race that
+    plain moto loses shows in every run, not one in a hundred."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_counts_follow_delays_and_visibility_timeouts(sqs: Any) -> None:
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="ready")
@@ -121,17 +135,10 @@ def test_concurrent_deletes_and_sends_lose_nothing_and_bring_nothing_back(sqs: A
         for i in range(500):
             queue.add_message(Message(f"new-{i}", "new"))
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as CPython will, to meet the race at once
-    try:
-        threads = [threading.Thread(target=delete, args=(handles[i::4],)) for i in range(4)]
-        threads.append(threading.Thread(target=send))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race(
+        *(threading.Thread(target=delete, args=(handles[i::4],)) for i in range(4)),
+        threading.Thread(target=send),
+    )
     assert sorted(m.body for m in queue._messages) == ["new"] * 500
 
 
@@ -158,16 +165,7 @@ def test_concurrent_receives_and_deletes_raise_nothing_and_lose_nothing(sqs: Any
         except Exception as exc:  # collected and asserted on below
             errors.append(exc)
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=poll, args=(i % 2 == 0,)) for i in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race(*(threading.Thread(target=poll, args=(i % 2 == 0,)) for i in range(4)))
     assert errors == []
     left = {m.body for m in queue._messages}
     assert deleted.isdisjoint(left)  # nothing deleted came back
