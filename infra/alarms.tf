@@ -15,6 +15,8 @@
 #   DLQ not empty                     a message failed maxReceiveCount times (SQS)
 #   p95 ingest-to-persist > 5 s       consumer EMF metric IngestToPersistMs
 #   receiver 5xx rate > 1 %           ALB: (target 5xx + ALB 5xx) / requests
+#   consumer cannot reach SQS or S3   consumer EMF ReceiveFailures + PersistFailures > 0 in 3
+#                                     minutes of 3
 #
 #   battery anomalies (issue 20; the rules of app/anomaly/rules.py, listed in anomaly_rules.json)
 #   one alarm per rule, live          consumer EMF AnomalyAlerts{Service, Rule} > 0 in a minute,
@@ -177,6 +179,52 @@ resource "aws_cloudwatch_metric_alarm" "receiver_5xx_rate" {
       namespace   = "AWS/ApplicationELB"
       metric_name = "RequestCount"
       dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+}
+
+# Receives or PUTs that failed after botocore's retries, every minute for three: credentials, IAM, the
+# KMS key policy, an endpoint or an outage. The backlog alarm would fire too, minutes later and
+# pointing at capacity; this one names the cause while the queue still holds everything.
+resource "aws_cloudwatch_metric_alarm" "consumer_failures" {
+  alarm_name          = "${local.name}-${var.environment}-consumer-failures"
+  alarm_description   = "Trigger: the consumer cannot reach SQS or S3 (operational). Receives or S3 PUTs failed after retries in each of the last 3 minutes (ReceiveFailures + PersistFailures); records stay in SQS meanwhile. Action: read the consumer's receive_failed and persist_failed lines, fix the permission, key policy or endpoint, see docs/operations.md#consumer-cannot-reach-sqs-or-s3."
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3 # one failed minute (an SQS or S3 blip the next poll survives) is not a page
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "failures"
+    label       = "failed receives + failed PUT batches"
+    expression  = "FILL(receive, 0) + FILL(persist, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id = "receive"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "ReceiveFailures"
+      dimensions  = { Service = "consumer" }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "persist"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "PersistFailures"
+      dimensions  = { Service = "consumer" }
       stat        = "Sum"
       period      = 60
     }

@@ -244,6 +244,12 @@ class Consumer:
                     log.warning(kv("receive_failed", retry_in_s=backoff, error=exc))
                 else:  # not SQS saying no: a bug, ours or a library's, so the traceback too
                     log.exception(kv("receive_failed", retry_in_s=backoff, error_type=type(exc).__name__))
+                # The one number an alarm can watch: a consumer that cannot receive looks idle otherwise.
+                self._metrics.emit(
+                    {"ReceiveFailures": 1},
+                    units={"ReceiveFailures": "Count"},
+                    properties={"error_type": type(exc).__name__},
+                )
                 self._stopping.wait(backoff)
                 continue
             backoff = 0.0

@@ -71,12 +71,36 @@ run "alarms_and_dashboard" {
     error_message = "Alarm when more than 1% of ingest requests fail with 5xx."
   }
 
+  # The consumer's own failures, before the backlog shows them.
+  assert {
+    condition = {
+      for q in aws_cloudwatch_metric_alarm.consumer_failures.metric_query : q.id => (q.expression != null && q.expression != "" ? q.expression : "${one(q.metric).metric_name}/${one(q.metric).stat}/${one(q.metric).dimensions.Service}")
+      } == {
+      failures = "FILL(receive, 0) + FILL(persist, 0)"
+      receive  = "ReceiveFailures/Sum/consumer"
+      persist  = "PersistFailures/Sum/consumer"
+    }
+    error_message = "The consumer alarm must add the consumer's ReceiveFailures and PersistFailures (EMF sums)."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.consumer_failures.threshold == 0 &&
+      aws_cloudwatch_metric_alarm.consumer_failures.comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.consumer_failures.evaluation_periods == 3 &&
+      aws_cloudwatch_metric_alarm.consumer_failures.datapoints_to_alarm == 3 &&
+      aws_cloudwatch_metric_alarm.consumer_failures.treat_missing_data == "notBreaching"
+    )
+    error_message = "Alarm when the consumer failed to receive or persist in each of 3 minutes (no data: fine)."
+  }
+
   assert {
     condition = alltrue([
       for a in [
         aws_cloudwatch_metric_alarm.queue_oldest_message_age, aws_cloudwatch_metric_alarm.dlq_not_empty,
         aws_cloudwatch_metric_alarm.ingest_to_persist_p95, aws_cloudwatch_metric_alarm.duplicate_rate,
         aws_cloudwatch_metric_alarm.aggregator_missing, aws_cloudwatch_metric_alarm.receiver_5xx_rate,
+        aws_cloudwatch_metric_alarm.consumer_failures,
       ] : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn]) && a.ok_actions == toset([aws_sns_topic.alarms[0].arn])
     ])
     error_message = "Every alarm must notify the alarm topic, on alarm and on recovery."

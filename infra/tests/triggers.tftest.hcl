@@ -23,6 +23,7 @@ run "every_alarm_names_its_trigger_and_the_runbook_section_that_handles_it" {
         aws_cloudwatch_metric_alarm.ingest_to_persist_p95, aws_cloudwatch_metric_alarm.duplicate_rate,
         aws_cloudwatch_metric_alarm.aggregator_missing, aws_cloudwatch_metric_alarm.aggregator_not_started,
         aws_cloudwatch_metric_alarm.receiver_5xx_rate, aws_cloudwatch_metric_alarm.throughput,
+        aws_cloudwatch_metric_alarm.consumer_failures,
         aws_cloudwatch_metric_alarm.aggregator_runtime, aws_cloudwatch_metric_alarm.clock_off_vehicles,
       ], values(aws_cloudwatch_metric_alarm.anomaly_live), values(aws_cloudwatch_metric_alarm.anomaly_hourly)) : length(regexall("Trigger: [^.]+\\. .*Action: .*docs/operations\\.md#[a-z0-9-]+", a.alarm_description)) == 1
     ])
@@ -36,6 +37,7 @@ run "every_alarm_names_its_trigger_and_the_runbook_section_that_handles_it" {
         aws_cloudwatch_metric_alarm.ingest_to_persist_p95, aws_cloudwatch_metric_alarm.duplicate_rate,
         aws_cloudwatch_metric_alarm.aggregator_missing, aws_cloudwatch_metric_alarm.aggregator_not_started,
         aws_cloudwatch_metric_alarm.receiver_5xx_rate, aws_cloudwatch_metric_alarm.throughput,
+        aws_cloudwatch_metric_alarm.consumer_failures,
         aws_cloudwatch_metric_alarm.aggregator_runtime, aws_cloudwatch_metric_alarm.clock_off_vehicles,
         ], values(aws_cloudwatch_metric_alarm.anomaly_live), values(aws_cloudwatch_metric_alarm.anomaly_hourly)) : alltrue([
         for anchor in regexall("docs/operations\\.md#([a-z0-9-]+)", a.alarm_description) : contains(

@@ -18,6 +18,7 @@ import pytest
 from app.consumer.main import stop_on_signals
 from app.consumer.ports import ReceivedMessage
 from app.consumer.service import Consumer
+from app.errors import QueueError
 from app.observability import InMemoryMetrics
 from tests.conftest import SettingsFactory
 from tests.support.consumer import FakeQueue, wait_until
@@ -246,38 +247,48 @@ def test_messages_received_after_the_last_seal_are_released_not_dropped(make_con
 
 
 class _BrokenAtFirst(FakeQueue):
-    """The first receives raise what no SQS error maps to (moto in-process once raised RuntimeError)."""
+    """The first receives raise `errors`, in order, then the queue works."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, *errors: Exception) -> None:
         super().__init__()
-        self.failures = failures
+        self.errors = list(errors)
 
     def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_timeout: int
     ) -> list[ReceivedMessage]:
         with self._lock:
-            if self.failures:
-                self.failures -= 1
-                raise RuntimeError("Set changed size during iteration")
+            if self.errors:
+                raise self.errors.pop(0)
         return super().receive(
             max_messages=max_messages, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
         )
 
 
-def test_an_unexpected_receive_error_is_logged_and_the_pollers_go_on(
+def test_a_failed_receive_is_logged_counted_and_the_pollers_go_on(
     make_consumer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue, store = _BrokenAtFirst(failures=2), MemoryStore()
+    # SQS refusing (QueueError), then what no SQS error maps to (moto in-process once raised this)
+    denied = QueueError("SQS ReceiveMessage on fleet-telemetry failed: AccessDenied")
+    queue = _BrokenAtFirst(denied, RuntimeError("Set changed size during iteration"))
+    store, metrics = MemoryStore(), InMemoryMetrics()
     for text in packed_bodies(list(range(20)), per_message=5):
         queue.send(text)
     caplog.set_level(logging.WARNING)
-    with running(make_consumer(queue, store)):
+    with running(make_consumer(queue, store, metrics)):
         assert wait_until(lambda: not queue.remaining())
     assert _stored_seqs(store) == list(range(20))
-    failed = [r for r in caplog.records if r.getMessage().startswith("event=receive_failed")]
-    assert len(failed) == 2 and all(
-        r.exc_info and "error_type=RuntimeError" in r.getMessage() for r in failed
-    )
+    failed = {
+        r.levelno: r for r in caplog.records if r.getMessage().startswith("event=receive_failed")
+    }  # two pollers: either may log first
+    assert len([r for r in caplog.records if "event=receive_failed" in r.getMessage()]) == 2
+    assert "AccessDenied" in failed[logging.WARNING].getMessage() and not failed[logging.WARNING].exc_info
+    # a bug, ours or a library's: with its traceback
+    assert "error_type=RuntimeError" in failed[logging.ERROR].getMessage() and failed[logging.ERROR].exc_info
+    counted = [e for e in metrics.events if "ReceiveFailures" in e["metrics"]]
+    assert sorted((e["metrics"]["ReceiveFailures"], e["properties"]["error_type"]) for e in counted) == [
+        (1, "QueueError"),
+        (1, "RuntimeError"),
+    ]
 
 
 def test_slow_writers_hold_back_the_pollers(make_consumer: Any) -> None:
