@@ -36,6 +36,8 @@ locals {
           [local.ns, "RecordsRejected", "Service", "receiver", { label = "records rejected" }],
           [local.ns, "BatchRecords", "Service", "consumer", { label = "records persisted" }],
           [local.ns, "MessagesDeleted", "Service", "consumer", { label = "SQS messages deleted" }],
+          [local.ns, "ReceiveFailures", "Service", "consumer", { label = "failed receives (alarm)", yAxis = "right" }],
+          [local.ns, "PersistFailures", "Service", "consumer", { label = "failed PUT batches (alarm)", yAxis = "right" }],
         ]
       }
     },

@@ -127,10 +127,10 @@ run "alarms_and_dashboard" {
 
   assert {
     condition = length(setsubtract(
-      ["RecordsAccepted", "BatchRecords", "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "RequestCount"],
+      ["RecordsAccepted", "BatchRecords", "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "RequestCount", "ReceiveFailures", "PersistFailures"],
       flatten([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [for m in w.properties.metrics : m[1]]])
     )) == 0
-    error_message = "The dashboard must show throughput (records accepted, persisted), queue depth and age, and requests."
+    error_message = "The dashboard must show throughput (records accepted, persisted), the consumer's failures, queue depth and age, and requests."
   }
 }
 
