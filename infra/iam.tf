@@ -5,9 +5,10 @@
 #              sqs:GetQueueAttributes for its readiness probe (GET /readyz asks for the QueueArn)
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
-#   aggregator s3:ListBucket limited to raw/, s3:GetObject under raw/, s3:PutObject under
-#              aggregates/, curated/, vehicle_stats/ and anomalies/ (it never reads back what it
-#              writes)
+#   aggregator s3:ListBucket limited to raw/ and curated/, s3:GetObject under raw/,
+#              s3:PutObject under aggregates/, curated/, vehicle_stats/ and anomalies/ (it never
+#              reads back what it writes; it lists an hour's curated/ only when that hour's raw/ is
+#              empty, to refuse replacing kept records with nothing)
 #   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
 #              of the tasks RunTask creates there (the schedule propagates tags, which AWS
 #              authorises separately), iam:PassRole of the aggregator's two roles only, and
@@ -77,11 +78,12 @@ locals {
       Version = "2012-10-17"
       Statement = concat([
         {
-          Sid       = "ListRawObjects"
+          # curated/: an hour whose raw/ is empty is refused if curated/ still has it (raw/ expired)
+          Sid       = "ListRawAndCuratedObjects"
           Effect    = "Allow"
           Action    = ["s3:ListBucket"]
           Resource  = aws_s3_bucket.this.arn
-          Condition = { StringLike = { "s3:prefix" = ["${local.raw_prefix}*"] } }
+          Condition = { StringLike = { "s3:prefix" = ["${local.raw_prefix}*", "${local.curated_prefix}*"] } }
         },
         {
           Sid      = "ReadRawObjects"

@@ -2,21 +2,26 @@
 
 Settings, logging, metrics and the S3 client are built here, once, and passed down. A malformed or
 future `--hour` is a ConfigurationError, which the `telemetry` command prints as one line, exit 2.
+With `--lookback`, an hour that fails is logged (`event=aggregate_failed`) and the others still
+run; the command then exits 2 with one line naming each failed hour.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import UTC, datetime
 
 from app.aggregator.job import aggregate_hour, last_complete_hour
 from app.aggregator.report import render_table
 from app.aws import s3_client
 from app.contract import Hour
-from app.errors import ConfigurationError
+from app.errors import AggregationError, ConfigurationError
 from app.object_store import S3ObjectStore
-from app.observability import configure_logging, make_metrics
+from app.observability import configure_logging, kv, make_metrics
 from app.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 
 def parse_hour(text: str, *, now: datetime) -> Hour:
@@ -66,11 +71,25 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     store = S3ObjectStore(s3_client(settings), settings.bucket)
     metrics = make_metrics(settings, service="aggregator")
-    # Oldest first, so the hour asked for is the last line of the log and of the table.
+    # Oldest first, so the hour asked for is the last line of the log and of the table. Hours are
+    # independent: one that fails must not keep the others, the newest above all, from being written.
+    failed: list[AggregationError] = []
     for back in range(args.lookback, -1, -1):
-        result = aggregate_hour(
-            store=store, settings=settings, hour=hour.shift(-back), metrics=metrics, force=args.force
-        )
+        try:
+            result = aggregate_hour(
+                store=store, settings=settings, hour=hour.shift(-back), metrics=metrics, force=args.force
+            )
+        except AggregationError as exc:
+            log.error(kv("aggregate_failed", hour=hour.shift(-back).key, error=exc))
+            failed.append(exc)
+            continue
         if args.table:
             print(render_table(result), end="", flush=True)
+    if failed and args.lookback == 0:
+        raise failed[0]
+    if failed:
+        raise AggregationError(
+            f"{len(failed)} of {args.lookback + 1} hours failed (the others were written): "
+            + "; ".join(str(exc) for exc in failed)
+        )
     return 0

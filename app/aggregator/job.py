@@ -72,12 +72,12 @@ def output_keys(settings: Settings, hour: Hour) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class HourOutputs:
-    """Where one run put its tables."""
+    """Where one run put its tables; the defaults are a quiet hour's, which writes none."""
 
-    curated_key: str
-    curated_rows: int
-    curated_bytes: int
-    vehicle_stats_key: str
+    curated_key: str | None = None
+    curated_rows: int = 0
+    curated_bytes: int = 0
+    vehicle_stats_key: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -95,9 +95,12 @@ def aggregate_hour(
 ) -> HourlyResult:
     """Read the raw partition of `hour` once; write its curated Parquet, statistics and documents.
 
-    An hour whose raw/ is empty but whose curated/ is not is refused unless `force`: raw/ expires
-    after `raw_retention_days` and curated/ is then the only copy, so re-running an old hour would
-    replace it with nothing.
+    An hour with no raw objects (a quiet night) gets its documents, with zero records, but no
+    Parquet: there is nothing to keep, and a later run (the next ones' `--lookback`, or records a
+    redrive brings) may still fill it. An hour whose raw/ is empty but whose curated/ is not is
+    refused unless `force`: raw/ expires after `raw_retention_days` and curated/ is then the only
+    copy, so re-running an old hour would replace it with nothing; `force` writes the empty tables
+    over it.
     """
     started = time.perf_counter()
     json_key, csv_key = output_keys(settings, hour)
@@ -112,7 +115,8 @@ def aggregate_hour(
                 fetchers=settings.hourly_fetchers,
             )
             phases = {"read_ms": _since(phase)}
-            if not staged.objects and not force:
+            quiet = not staged.objects
+            if quiet and not force:
                 _refuse_to_empty(store, settings=settings, hour=hour)
             phase = time.perf_counter()
             with connect(
@@ -137,8 +141,16 @@ def aggregate_hour(
                     clock_limit_ms=round(settings.clock_offset_limit_seconds * 1000),
                 )
                 engine.write_vehicle_stats(stats_file)
-                outputs = _upload_tables(
-                    store, settings=settings, hour=hour, curated=(curated_file, rows), stats_file=stats_file
+                outputs = (
+                    HourOutputs()
+                    if quiet and not force
+                    else _upload_tables(
+                        store,
+                        settings=settings,
+                        hour=hour,
+                        curated=(curated_file, rows),
+                        stats_file=stats_file,
+                    )
                 )
                 phases["write_ms"] += _since(phase)
             _log_objects(staged, totals)

@@ -32,7 +32,7 @@ run "each_role_allows_exactly_what_its_component_does" {
 
   assert {
     condition = jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement == [
-      { Sid = "ListRawObjects", Effect = "Allow", Action = ["s3:ListBucket"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012", Condition = { StringLike = { "s3:prefix" = ["raw/*"] } } },
+      { Sid = "ListRawAndCuratedObjects", Effect = "Allow", Action = ["s3:ListBucket"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012", Condition = { StringLike = { "s3:prefix" = ["raw/*", "curated/*"] } } },
       { Sid = "ReadRawObjects", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/raw/*" },
       {
         Sid      = "WriteHourlyOutputs"
@@ -41,7 +41,7 @@ run "each_role_allows_exactly_what_its_component_does" {
         Resource = [for p in ["aggregates", "curated", "vehicle_stats", "anomalies"] : "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/${p}/*"]
       },
     ]
-    error_message = "aggregator: list and read raw/, write aggregates/, curated/, vehicle_stats/ and anomalies/ (the hourly job's outputs), nothing else."
+    error_message = "aggregator: list raw/ and curated/ (an empty hour's refusal), read raw/, write aggregates/, curated/, vehicle_stats/ and anomalies/ (the hourly job's outputs), nothing else."
   }
 
   # The hourly job never reads what it writes, and nothing but the consumer writes raw/.

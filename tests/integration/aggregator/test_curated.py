@@ -179,13 +179,18 @@ def test_a_rerun_replaces_the_hour_and_never_adds_to_it(hourly: Hourly) -> None:
     assert [(r["battery_soc"], r["copies"]) for r in rows] == [(80.0, 2), (79.0, 1)]
 
 
-def test_an_empty_hour_writes_empty_tables_with_their_columns(hourly: Hourly) -> None:
+def test_a_quiet_hour_writes_its_documents_but_no_tables_and_stays_re_runnable(hourly: Hourly) -> None:
     hourly.run()
-    body = hourly.s3.get_object(Bucket=hourly.settings.bucket, Key=curated().key("curated/", HOUR))[
-        "Body"
-    ].read()
-    table = pq.read_table(io.BytesIO(body))
-    assert table.num_rows == 0 and table.schema.names == [c.name for c in curated().columns]
+    hourly.run()  # the next scheduled run's --lookback: a quiet hour must not be refused as "expired"
+    assert hourly.keys("curated/") == [] and hourly.keys("vehicle_stats/") == []
+    document = hourly.keys("aggregates/")
+    assert len(document) == 2 and hourly.keys("anomalies/")
+    # records a redrive brings later fill it like any other hour
+    hourly.put(
+        "late.jsonl", [stored("veh-1", "2025-10-19T12:00:00Z", "2025-10-19T12:00:01Z", battery_soc=80.0)]
+    )
+    hourly.run()
+    assert [r["vehicle_id"] for r in hourly.parquet(curated().key("curated/", HOUR))] == ["veh-1"]
 
 
 def test_an_hour_whose_raw_expired_keeps_its_curated_data_unless_forced(hourly: Hourly) -> None:
@@ -205,5 +210,9 @@ def test_an_hour_whose_raw_expired_keeps_its_curated_data_unless_forced(hourly: 
     }
     assert after == before and len(hourly.parquet(curated_key)) == 1
 
-    hourly.run(force=True)
-    assert hourly.parquet(curated_key) == []
+    hourly.run(force=True)  # replaces it with an empty hour: the tables, with their columns
+    table = pq.read_table(
+        io.BytesIO(hourly.s3.get_object(Bucket=hourly.settings.bucket, Key=curated_key)["Body"].read())
+    )
+    assert table.num_rows == 0 and table.schema.names == [c.name for c in curated().columns]
+    assert hourly.parquet(vehicle_stats().key("vehicle_stats/", HOUR)) == []

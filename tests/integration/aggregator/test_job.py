@@ -339,6 +339,35 @@ def test_cli_lookback_reaggregates_earlier_hours_that_got_late_data(
     assert orjson.loads(bucket.get(JSON_KEY))["fleet"]["records"] == 1
 
 
+def test_cli_lookback_writes_the_other_hours_when_one_is_refused(
+    bucket: Bucket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An hour refused (raw/ gone, curated/ kept) must not keep the newer hours from being written."""
+    bucket.put(
+        "part-1.jsonl",
+        [line("veh-a", "2025-10-19T12:00:00.000Z", "2025-10-19T12:00:00.100Z", battery_soc=1.0)],
+    )
+    assert main(["aggregate", "--hour", "2025-10-19T12"]) == 0
+    bucket.s3.delete_object(Bucket=bucket.settings.bucket, Key=f"{PARTITION}part-1.jsonl")
+    later = "raw/year=2025/month=10/day=19/hour=14/part-1.jsonl"
+    body = line("veh-a", "2025-10-19T14:00:00.000Z", "2025-10-19T14:00:00.100Z", battery_soc=1.0) + b"\n"
+    bucket.s3.put_object(Bucket=bucket.settings.bucket, Key=later, Body=body)
+    capsys.readouterr()
+
+    assert main(["aggregate", "--hour", "2025-10-19T14", "--lookback", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "event=aggregate_failed hour=2025-10-19T12" in err
+    assert "event=aggregate hour=2025-10-19T13 records=0" in err  # a quiet hour: documents, no tables
+    assert "event=aggregate hour=2025-10-19T14 records=1" in err
+    message = [x for x in err.splitlines() if "hours failed" in x]
+    assert (
+        len(message) == 1
+        and "1 of 3 hours failed (the others were written): hour 2025-10-19T12:" in message[0]
+    )
+    assert orjson.loads(bucket.get(JSON_KEY))["fleet"]["records"] == 1  # hour 12 kept as it was
+    assert bucket.keys("aggregates/year=2025/month=10/day=19/hour=14/")
+
+
 def test_cli_refuses_a_lookback_beyond_a_day(bucket: Bucket, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["aggregate", "--lookback", "25"]) == 2
     assert "--lookback: expected 0..24 hours, got 25" in capsys.readouterr().err
