@@ -201,7 +201,7 @@ resource "aws_cloudwatch_metric_alarm" "consumer_failures" {
 
   metric_query {
     id          = "failures"
-    label       = "failed receives + failed PUT batches"
+    label       = "failed receives + failed PUTs"
     expression  = "FILL(receive, 0) + FILL(persist, 0)"
     return_data = true
   }

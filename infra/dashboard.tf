@@ -37,7 +37,7 @@ locals {
           [local.ns, "BatchRecords", "Service", "consumer", { label = "records persisted" }],
           [local.ns, "MessagesDeleted", "Service", "consumer", { label = "SQS messages deleted" }],
           [local.ns, "ReceiveFailures", "Service", "consumer", { label = "failed receives (alarm)", yAxis = "right" }],
-          [local.ns, "PersistFailures", "Service", "consumer", { label = "failed PUT batches (alarm)", yAxis = "right" }],
+          [local.ns, "PersistFailures", "Service", "consumer", { label = "failed PUTs (alarm)", yAxis = "right" }],
         ]
       }
     },

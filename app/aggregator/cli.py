@@ -16,10 +16,10 @@ from app.aggregator.job import aggregate_hour, last_complete_hour
 from app.aggregator.report import render_table
 from app.aws import s3_client
 from app.contract import Hour
-from app.errors import AggregationError, ConfigurationError
+from app.errors import AggregationError, ConfigurationError, TelemetryError
 from app.object_store import S3ObjectStore
-from app.observability import configure_logging, kv, make_metrics
-from app.settings import load_settings
+from app.observability import Metrics, configure_logging, kv, make_metrics
+from app.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _aggregate(
+    store: S3ObjectStore, settings: Settings, hour: Hour, metrics: Metrics, args: argparse.Namespace
+) -> None:
+    result = aggregate_hour(store=store, settings=settings, hour=hour, metrics=metrics, force=args.force)
+    if args.table:
+        print(render_table(result), end="", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     hour = parse_hour(args.hour, now=now) if args.hour else last_complete_hour(now)
@@ -71,25 +79,25 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings)
     store = S3ObjectStore(s3_client(settings), settings.bucket)
     metrics = make_metrics(settings, service="aggregator")
+    if args.lookback == 0:
+        _aggregate(store, settings, hour, metrics, args)
+        return 0
     # Oldest first, so the hour asked for is the last line of the log and of the table. Hours are
     # independent: one that fails must not keep the others, the newest above all, from being written.
-    failed: list[AggregationError] = []
-    for back in range(args.lookback, -1, -1):
+    failed: list[Hour] = []
+    for each in (hour.shift(-back) for back in range(args.lookback, -1, -1)):
         try:
-            result = aggregate_hour(
-                store=store, settings=settings, hour=hour.shift(-back), metrics=metrics, force=args.force
-            )
-        except AggregationError as exc:
-            log.error(kv("aggregate_failed", hour=hour.shift(-back).key, error=exc))
-            failed.append(exc)
-            continue
-        if args.table:
-            print(render_table(result), end="", flush=True)
-    if failed and args.lookback == 0:
-        raise failed[0]
+            _aggregate(store, settings, each, metrics, args)
+        except TelemetryError as exc:
+            failed.append(each)
+            log.error(kv("aggregate_failed", hour=each.key, error=exc))
+        except Exception as exc:  # a bug, ours or a library's (DuckDB, the disk): with its traceback
+            failed.append(each)
+            log.exception(kv("aggregate_failed", hour=each.key, error_type=type(exc).__name__))
     if failed:
         raise AggregationError(
-            f"{len(failed)} of {args.lookback + 1} hours failed (the others were written): "
-            + "; ".join(str(exc) for exc in failed)
+            f"{len(failed)} of {args.lookback + 1} hours failed: {', '.join(h.key for h in failed)} "
+            f"(event=aggregate_failed says why; the other {args.lookback + 1 - len(failed)} were "
+            "written); re-run one with --hour"
         )
     return 0

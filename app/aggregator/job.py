@@ -96,11 +96,11 @@ def aggregate_hour(
     """Read the raw partition of `hour` once; write its curated Parquet, statistics and documents.
 
     An hour with no raw objects (a quiet night) gets its documents, with zero records, but no
-    Parquet: there is nothing to keep, and a later run (the next ones' `--lookback`, or records a
-    redrive brings) may still fill it. An hour whose raw/ is empty but whose curated/ is not is
-    refused unless `force`: raw/ expires after `raw_retention_days` and curated/ is then the only
-    copy, so re-running an old hour would replace it with nothing; `force` writes the empty tables
-    over it.
+    Parquet, forced or not: there is nothing to keep, and a later run (the next ones' `--lookback`,
+    or records a redrive brings) may still fill it. An hour whose raw/ is empty but whose curated/
+    is not is refused unless `force`: raw/ expires after `raw_retention_days` and curated/ is then
+    the only copy, so re-running an old hour would replace it with nothing; `force` writes the
+    empty tables over it.
     """
     started = time.perf_counter()
     json_key, csv_key = output_keys(settings, hour)
@@ -115,9 +115,10 @@ def aggregate_hour(
                 fetchers=settings.hourly_fetchers,
             )
             phases = {"read_ms": _since(phase)}
-            quiet = not staged.objects
-            if quiet and not force:
-                _refuse_to_empty(store, settings=settings, hour=hour)
+            # a quiet hour writes tables only over kept ones, and only when forced (docstring)
+            tables = bool(staged.objects) or _replace_kept_hour(
+                store, settings=settings, hour=hour, force=force
+            )
             phase = time.perf_counter()
             with connect(
                 memory_mb=settings.hourly_memory_mb, threads=settings.hourly_threads, work_dir=work
@@ -142,15 +143,15 @@ def aggregate_hour(
                 )
                 engine.write_vehicle_stats(stats_file)
                 outputs = (
-                    HourOutputs()
-                    if quiet and not force
-                    else _upload_tables(
+                    _upload_tables(
                         store,
                         settings=settings,
                         hour=hour,
                         curated=(curated_file, rows),
                         stats_file=stats_file,
                     )
+                    if tables
+                    else HourOutputs()
                 )
                 phases["write_ms"] += _since(phase)
             _log_objects(staged, totals)
@@ -180,13 +181,18 @@ def aggregate_hour(
     return result
 
 
-def _refuse_to_empty(store: ObjectStore, *, settings: Settings, hour: Hour) -> None:
+def _replace_kept_hour(store: ObjectStore, *, settings: Settings, hour: Hour, force: bool) -> bool:
+    """For an hour without raw objects: whether to write empty tables over a kept curated/ hour."""
     curated_hour = hour.partition(settings.curated_prefix)
-    if next(iter(store.keys(curated_hour)), None) is not None:
+    if next(iter(store.keys(curated_hour)), None) is None:
+        return False  # a quiet hour: nothing to keep, nothing to write
+    if not force:
         raise AggregationError(
-            f"hour {hour.key}: raw/ holds no objects (expired after raw_retention_days, or deleted) "
-            f"but {curated_hour} does: kept as it is; pass --force to replace it with an empty hour"
+            f"hour {hour.key}: raw/ holds no data objects (expired after raw_retention_days, or "
+            f"deleted) but {curated_hour} does: kept as it is; --hour {hour.key} --force replaces it "
+            "with an empty hour"
         )
+    return True
 
 
 def episodes_jsonl(episodes: Sequence[Episode]) -> bytes:

@@ -182,6 +182,8 @@ def test_a_rerun_replaces_the_hour_and_never_adds_to_it(hourly: Hourly) -> None:
 def test_a_quiet_hour_writes_its_documents_but_no_tables_and_stays_re_runnable(hourly: Hourly) -> None:
     hourly.run()
     hourly.run()  # the next scheduled run's --lookback: a quiet hour must not be refused as "expired"
+    hourly.run(force=True)  # nor made refusable by a forced run: there is nothing to replace
+    hourly.run()
     assert hourly.keys("curated/") == [] and hourly.keys("vehicle_stats/") == []
     document = hourly.keys("aggregates/")
     assert len(document) == 2 and hourly.keys("anomalies/")
@@ -203,7 +205,10 @@ def test_an_hour_whose_raw_expired_keeps_its_curated_data_unless_forced(hourly: 
         key: hourly.s3.head_object(Bucket=hourly.settings.bucket, Key=key)["ETag"] for key in hourly.keys("")
     }
 
-    with pytest.raises(AggregationError, match=r"raw/ holds no objects .* pass --force"):
+    with pytest.raises(
+        AggregationError,
+        match=r"raw/ holds no data objects .* kept as it is; --hour 2025-10-19T12 --force replaces it",
+    ):
         hourly.run()
     after = {
         key: hourly.s3.head_object(Bucket=hourly.settings.bucket, Key=key)["ETag"] for key in hourly.keys("")

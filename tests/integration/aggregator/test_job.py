@@ -359,13 +359,34 @@ def test_cli_lookback_writes_the_other_hours_when_one_is_refused(
     assert "event=aggregate_failed hour=2025-10-19T12" in err
     assert "event=aggregate hour=2025-10-19T13 records=0" in err  # a quiet hour: documents, no tables
     assert "event=aggregate hour=2025-10-19T14 records=1" in err
-    message = [x for x in err.splitlines() if "hours failed" in x]
-    assert (
-        len(message) == 1
-        and "1 of 3 hours failed (the others were written): hour 2025-10-19T12:" in message[0]
+    assert err.splitlines()[-1] == (
+        "telemetry aggregate: error: 1 of 3 hours failed: 2025-10-19T12 (event=aggregate_failed says why; "
+        "the other 2 were written); re-run one with --hour"
     )
     assert orjson.loads(bucket.get(JSON_KEY))["fleet"]["records"] == 1  # hour 12 kept as it was
     assert bucket.keys("aggregates/year=2025/month=10/day=19/hour=14/")
+
+
+def test_cli_lookback_goes_on_past_an_hour_that_crashes(
+    bucket: Bucket, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not our error (DuckDB out of memory, a full disk, a bug): logged with its traceback, next hour."""
+
+    def crash_at_noon(**kwargs: Any) -> Any:
+        if kwargs["hour"] == HOUR:
+            raise RuntimeError("Out of Memory Error: could not allocate block")
+        return aggregate_hour(**kwargs)
+
+    monkeypatch.setattr("app.aggregator.cli.aggregate_hour", crash_at_noon)
+    bucket.put(
+        "part-1.jsonl",
+        [line("veh-a", "2025-10-19T12:00:00.000Z", "2025-10-19T12:00:00.100Z", battery_soc=1.0)],
+    )
+    assert main(["aggregate", "--hour", "2025-10-19T13", "--lookback", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "event=aggregate_failed hour=2025-10-19T12 error_type=RuntimeError" in err
+    assert "Traceback" in err and "event=aggregate hour=2025-10-19T13 records=0" in err
+    assert err.splitlines()[-1].startswith("telemetry aggregate: error: 1 of 2 hours failed: 2025-10-19T12 ")
 
 
 def test_cli_refuses_a_lookback_beyond_a_day(bucket: Bucket, capsys: pytest.CaptureFixture[str]) -> None:
