@@ -14,6 +14,7 @@ lists the same. Slow (minutes): runs from `make infra-apply-test`, not from `mak
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -32,10 +33,15 @@ import boto3
 import httpx
 import pytest
 
-from app.aggregator.job import episodes_jsonl
+from app.aggregator.job import aggregate_hour, episodes_jsonl
 from app.aggregator.tables import table
 from app.anomaly import PER_SAMPLE_RULES, RULES, Episode
+from app.aws import s3_client
+from app.contract import Hour, TelemetryIn
+from app.object_store import S3ObjectStore
+from app.observability import InMemoryMetrics
 from app.resources import lifecycle_rules, pipeline_defaults
+from app.settings import load_settings
 from loadtest.stack import PipelineStack, free_port
 
 pytestmark = [pytest.mark.infra_apply, pytest.mark.timeout(1500)]
@@ -525,3 +531,116 @@ def test_receiver_and_consumer_move_a_record_into_the_terraform_bucket(
     assert RAW_KEY.fullmatch(key), key
     received = datetime.fromisoformat(record["ingest_received_at"].replace("Z", "+00:00"))
     assert key.startswith(received.strftime("raw/year=%Y/month=%m/day=%d/hour=%H/")), key
+
+
+# --- the task roles against the calls the code makes ------------------------------------------
+#: S3 operations the hourly job makes -> the IAM action AWS authorises each with.
+S3_ACTIONS: Mapping[str, str] = {
+    "ListObjectsV2": "s3:ListBucket",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+}
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def allowed(statements: list[dict[str, Any]], operation: str, bucket: str, params: Mapping[str, Any]) -> bool:
+    """Whether an identity policy of Allow statements (the shape iam.tf writes) allows one S3 call.
+
+    Only what the task roles use is understood (exact actions, `*` in resources, StringLike on
+    s3:prefix); anything else fails the test rather than being guessed at.
+    """
+    action = S3_ACTIONS[operation]
+    if action == "s3:ListBucket":
+        resource, prefix = f"arn:aws:s3:::{bucket}", params.get("Prefix", "")
+    else:
+        resource, prefix = f"arn:aws:s3:::{bucket}/{params['Key']}", None
+    for statement in statements:
+        assert statement["Effect"] == "Allow", f"the evaluator knows no Deny: {statement}"
+        condition = statement.get("Condition", {})
+        assert set(condition) <= {"StringLike"} and set(condition.get("StringLike", {})) <= {"s3:prefix"}, (
+            f"the evaluator knows no such condition: {condition}"
+        )
+        if action not in _listed(statement["Action"]):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, pattern) for pattern in _listed(statement["Resource"])):
+            continue
+        like = condition.get("StringLike", {}).get("s3:prefix")
+        if like is not None and (
+            prefix is None or not any(fnmatch.fnmatchcase(prefix, p) for p in _listed(like))
+        ):
+            continue
+        return True
+    return False
+
+
+def test_every_s3_call_of_the_hourly_job_is_allowed_by_its_task_role(
+    applied: Applied, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto does not enforce IAM, so a call the role does not allow passes every other test.
+
+    One hour with records and one quiet hour (it lists curated/ to decide whether it may write
+    over it; with ListBucket on raw/ only, AWS refused that and every quiet hour failed).
+    """
+    document = applied.client("iam").get_role_policy(
+        RoleName=f"{pipeline_defaults().name}-dev-aggregator", PolicyName="aggregator"
+    )["PolicyDocument"]
+    statements = (json.loads(document) if isinstance(document, str) else document)["Statement"]
+    bucket = applied.outputs["bucket_name"]
+    for name in [k for k in os.environ if k.startswith(("AWS_", "TELEMETRY_"))]:
+        monkeypatch.delenv(name)
+    env = isolated_env(
+        **applied.outputs["app_environment"],
+        AWS_ENDPOINT_URL=applied.endpoint,
+        TELEMETRY_HOURLY_WORK_DIR=str(tmp_path),
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    s3 = s3_client(settings)
+    hour = Hour("2025-10-19T12")
+    record = (
+        TelemetryIn.model_validate(
+            {
+                "timestamp": "2025-10-19T12:00:00.000Z",
+                "vehicle_id": "veh-iam",
+                "can_id": "0x1F0",
+                "payload": {"battery_soc": 80.0},
+            }
+        )
+        .stamp(datetime.fromisoformat("2025-10-19T12:00:00.200+00:00"))
+        .to_json()
+    )
+    s3.put_object(
+        Bucket=bucket, Key=f"{hour.partition(settings.raw_prefix)}part-iam.jsonl", Body=record + b"\n"
+    )
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    s3.meta.events.register(
+        "before-parameter-build.s3", lambda params, model, **_: calls.append((model.name, dict(params)))
+    )
+    for each in (hour, hour.shift(1)):  # with records, then quiet
+        aggregate_hour(
+            store=S3ObjectStore(s3, bucket), settings=settings, hour=each, metrics=InMemoryMetrics()
+        )
+
+    assert {operation for operation, _ in calls} >= {"ListObjectsV2", "GetObject", "PutObject"}
+    assert any(op == "ListObjectsV2" and p["Prefix"].startswith(settings.curated_prefix) for op, p in calls)
+    denied = [
+        (op, p.get("Prefix", p.get("Key"))) for op, p in calls if not allowed(statements, op, bucket, p)
+    ]
+    assert not denied, f"the aggregator's role does not allow: {denied}"
+    # ...and the evaluator does refuse: the role as it was before curated/ could be listed
+    before = [
+        {**s, "Condition": {"StringLike": {"s3:prefix": [f"{settings.raw_prefix}*"]}}}
+        if "Condition" in s
+        else s
+        for s in statements
+    ]
+    assert [op for op, p in calls if not allowed(before, op, bucket, p)] == ["ListObjectsV2"]
