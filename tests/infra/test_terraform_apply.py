@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,13 @@ from app.aggregator.job import aggregate_hour, episodes_jsonl
 from app.aggregator.tables import table
 from app.anomaly import PER_SAMPLE_RULES, RULES, Episode
 from app.aws import s3_client
-from app.contract import Hour, TelemetryIn
+from app.contract import Hour
 from app.object_store import S3ObjectStore
 from app.observability import InMemoryMetrics
 from app.resources import lifecycle_rules, pipeline_defaults
 from app.settings import load_settings
 from loadtest.stack import PipelineStack, free_port
+from tests.support.records import partition_of, record_line
 
 pytestmark = [pytest.mark.infra_apply, pytest.mark.timeout(1500)]
 
@@ -604,21 +605,11 @@ def test_every_s3_call_of_the_hourly_job_is_allowed_by_its_task_role(
         monkeypatch.setenv(name, value)
     settings = load_settings()
     s3 = s3_client(settings)
+    s3.delete_bucket_policy(Bucket=bucket)  # moto's unconditional TLS Deny (the receiver test says why)
     hour = Hour("2025-10-19T12")
-    record = (
-        TelemetryIn.model_validate(
-            {
-                "timestamp": "2025-10-19T12:00:00.000Z",
-                "vehicle_id": "veh-iam",
-                "can_id": "0x1F0",
-                "payload": {"battery_soc": 80.0},
-            }
-        )
-        .stamp(datetime.fromisoformat("2025-10-19T12:00:00.200+00:00"))
-        .to_json()
-    )
+    line = record_line(1, ingest=hour.start + timedelta(seconds=1), vehicle="veh-iam")
     s3.put_object(
-        Bucket=bucket, Key=f"{hour.partition(settings.raw_prefix)}part-iam.jsonl", Body=record + b"\n"
+        Bucket=bucket, Key=f"{partition_of(line, settings.raw_prefix)}part-iam.jsonl", Body=line + b"\n"
     )
 
     calls: list[tuple[str, dict[str, Any]]] = []
