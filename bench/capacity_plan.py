@@ -1838,6 +1838,12 @@ def _maxima(doc: Document, b: Bench, infra: Infra, app: App) -> list[str]:
         if rate != largest
         else ""
     )
+    receiver_max = infra.get("receiver", "max_count")
+    asks_within = (
+        f", within infra/'s max_count of {num(receiver_max)}"
+        if single.receivers_by_requests <= receiver_max
+        else f" and stop at infra/'s max_count of {num(receiver_max)}"
+    )
     return [
         "## Autoscaling maxima",
         "",
@@ -1866,7 +1872,7 @@ def _maxima(doc: Document, b: Bench, infra: Infra, app: App) -> list[str]:
         ),
         f"At max_count the tasks run at {infra.cpu_target:.0%} CPU at the design point; a burst above it uses the rest. "
         f"The receiver's request policy would ask for {single.receivers_by_requests} tasks at {num(rate)} single POSTs/s "
-        f"({num(infra.get('receiver', 'requests_per_target'))} requests per task per minute) and stop at max_count. At the "
+        f"({num(infra.get('receiver', 'requests_per_target'))} requests per task per minute){asks_within}. At the "
         f"measured CPU per POST a task serves {num(per_task_rps)} POSTs/s at the CPU target, {num(per_task_rps * 60)} a minute: "
         "that is the `requests_per_target` at which the two policies agree (CPU then governs batches, which are heavier "
         "per request).",

@@ -18,21 +18,21 @@ run "receiver_scales_on_requests_and_cpu" {
     condition = {
       for k, t in aws_appautoscaling_target.this : k => [t.service_namespace, t.scalable_dimension, t.resource_id, t.min_capacity, t.max_capacity]
       } == {
-      receiver = ["ecs", "ecs:service:DesiredCount", "service/fleet-telemetry/fleet-telemetry-receiver", 2, 10]
+      receiver = ["ecs", "ecs:service:DesiredCount", "service/fleet-telemetry/fleet-telemetry-receiver", 2, 14]
       consumer = ["ecs", "ecs:service:DesiredCount", "service/fleet-telemetry/fleet-telemetry-consumer", 1, 10]
     }
-    error_message = "Receiver (2-10 tasks) and consumer (1-10 tasks) desired counts must be scalable."
+    error_message = "Receiver (2-14 tasks) and consumer (1-10 tasks) desired counts must be scalable."
   }
 
   # The receiver tracks ALB requests per task and CPU.
   assert {
     condition = (
       aws_appautoscaling_policy.receiver_requests.policy_type == "TargetTrackingScaling" &&
-      one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).target_value == 120000 &&
+      one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).target_value == 90000 &&
       one(one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).predefined_metric_specification).predefined_metric_type == "ALBRequestCountPerTarget" &&
       one(one(aws_appautoscaling_policy.receiver_requests.target_tracking_scaling_policy_configuration).predefined_metric_specification).resource_label == "app/fleet-telemetry/50dc6c495c0c9188/targetgroup/fleet-telemetry-receiver/73e2d6bc24d8a067"
     )
-    error_message = "The receiver must track 120,000 ALB requests per task per minute on its own target group."
+    error_message = "The receiver must track 90,000 ALB requests per task per minute on its own target group."
   }
 
   assert {

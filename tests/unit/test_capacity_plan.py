@@ -200,6 +200,19 @@ def test_maxima_cover_the_design_point_in_both_modes(doc: cp.Document) -> None:
     assert doc.max_count["consumer"] == max(p.consumers for p in doc.design.values())
 
 
+@pytest.mark.parametrize(
+    ("max_count", "says"), [(1000, "within infra/'s max_count"), (2, "stop at infra/'s max_count")]
+)
+def test_the_request_policy_sentence_says_whether_max_count_stops_it(
+    data: dict[str, Any], infra: cp.Infra, app: cp.App, max_count: int, says: str
+) -> None:
+    capped = copy.deepcopy(infra)
+    capped.receiver["max_count"] = max_count
+    text = cp.render(data, FIXTURE, capped, app)
+    sentence = text.split("The receiver's request policy would ask for ")[1].split(". ")[0]
+    assert f"{says} of {max_count:,}" in sentence
+
+
 # --- the document and the command ------------------------------------------------------------------
 def test_the_document_regenerates_byte_identically(
     data: dict[str, Any], infra: cp.Infra, app: cp.App, tmp_path: Path
