@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import duckdb
 
-from app.aggregator.staging import StagedHour
+from app.aggregator.staging import MAX_FILE_BYTES, StagedHour
 from app.aggregator.stats import FleetStats, SignalStats, VehicleStats, latency_percentiles
 from app.aggregator.tables import curated, vehicle_stats
 from app.anomaly import Episode
@@ -161,12 +161,25 @@ _IDENTITY: Final = "ts, vehicle_id, can_id, payload"
 
 
 def scan(files: Sequence[Path]) -> str:
-    """SQL reading staging files as (obj, line): DuckDB's CSV reader, no quoting, 0x1F between."""
+    """SQL reading staging files as (obj, line): DuckDB's CSV reader, no quoting, 0x1F between.
+
+    The buffer holds the largest file whole, so no line spans two buffers: DuckDB 2.0.1 raised an
+    internal error (in `StringValueScanner::TryMoveToNextBuffer`) on a line that did, once in an
+    18 M-record hour. The staging files are at most `staging.MAX_FILE_BYTES`, DuckDB's default
+    buffer size, unless one object is larger.
+    """
     paths = "[" + ", ".join(quote(str(p)) for p in files) + "]"
     return (
         f"read_csv({paths}, columns={{'obj': 'INTEGER', 'line': 'VARCHAR'}}, delim=chr(31), "
-        "quote='', escape='', header=false, auto_detect=false, new_line='\\n')"
+        "quote='', escape='', header=false, auto_detect=false, new_line='\\n', "
+        f"buffer_size={buffer_bytes(files)})"
     )
+
+
+def buffer_bytes(files: Sequence[Path]) -> int:
+    """A CSV buffer that holds the largest of `files` whole (never below DuckDB's default)."""
+    largest = max((p.stat().st_size for p in files), default=0)
+    return max(MAX_FILE_BYTES, largest + 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,11 @@ GZIP_SUFFIX: Final = ".jsonl.gz"
 METADATA_FLUSHED_AT: Final = "flushed-at"
 METADATA_RECORD_COUNT: Final = "record-count"
 UNIT_SEPARATOR: Final = b"\x1f"
-#: A staging file is closed and a new one begun past this size, so no single file grows with the hour.
-MAX_FILE_BYTES: Final = 256 * 1024 * 1024
+#: A staging file holds at most this many bytes (an object larger than that gets a file of its
+#: own), so no file grows with the hour and DuckDB reads each one as a single buffer (`scan`):
+#: no line then crosses a buffer boundary, where DuckDB 2.0.1's CSV reader once failed with an
+#: internal error on an 18 M-record hour.
+MAX_FILE_BYTES: Final = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,17 +220,17 @@ class _Writer:
 
     def write(self, number: int, body: bytes) -> tuple[Path, int, int]:
         """Append one object; returns where its lines are: (file, first byte, end byte)."""
-        if self._file is None or self._size >= self._max_bytes:
-            self.close()
-            path = self._directory / f"stage-{len(self._files):04d}.txt"
-            self._files.append(path)
-            self._file = path.open("wb")
-            self._size = 0
         prefix = b"%d\x1f" % number
         if not body.endswith(b"\n"):
             body += b"\n"
         # One C-level pass: the prefix before the first line and after every newline but the last.
         data = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if self._file is None or (self._size and self._size + len(data) > self._max_bytes):
+            self.close()
+            path = self._directory / f"stage-{len(self._files):04d}.txt"
+            self._files.append(path)
+            self._file = path.open("wb")
+            self._size = 0
         start = self._size
         self._file.write(data)
         self._size += len(data)
