@@ -388,9 +388,8 @@ class Bench:
             raise PlanInputError("bench.json lacks hourly.runs[engine=columnar]: run make bench")
         wall = number(columnar, "wall_s", source="bench.json hourly.runs[columnar]")
         phases = columnar.get("phases_s")
-        if isinstance(phases, Mapping) and {"read_ms", "engine_ms", "write_ms"} <= set(phases):
-            # hourly_bench keeps the log's *_ms names for values it has already turned into seconds
-            cpu_s, read_s = float(phases["engine_ms"]) + float(phases["write_ms"]), float(phases["read_ms"])
+        if isinstance(phases, Mapping) and {"read", "engine", "write"} <= set(phases):
+            cpu_s, read_s = float(phases["engine"]) + float(phases["write"]), float(phases["read"])
         else:
             cpu_s, read_s = wall, None
         machine = field(data, "machine")
