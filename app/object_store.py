@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from boto3.exceptions import S3UploadFailedError
+from boto3.exceptions import RetriesExceededError, S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import PersistError, StorageError
@@ -37,11 +37,14 @@ class ObjectWriter(Protocol):
 
 class ObjectStore(ObjectWriter, Protocol):
     """Reading too: the keys under a prefix, in S3's (lexicographic) order, and one object's content;
-    and writing a file too big to hold in memory (`put_file`, streamed, multipart where needed)."""
+    and reading or writing a file too big to hold in memory (`get_file`, `put_file`: streamed, in
+    parts where needed)."""
 
     def keys(self, prefix: str) -> Iterator[str]: ...
 
     def get(self, key: str) -> StoredObject: ...
+
+    def get_file(self, key: str, path: Path) -> None: ...
 
     def put_file(self, *, key: str, path: Path, content_type: str) -> None: ...
 
@@ -88,3 +91,10 @@ class S3ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"GET s3://{self.bucket}/{key} failed: {exc}") from exc
         return StoredObject(body=data, metadata=dict(response.get("Metadata") or {}))
+
+    def get_file(self, key: str, path: Path) -> None:
+        """One object into a file, streamed (ranged GETs in parallel for a large one)."""
+        try:
+            self._client.download_file(self.bucket, key, str(path))
+        except (BotoCoreError, ClientError, RetriesExceededError) as exc:
+            raise StorageError(f"GET s3://{self.bucket}/{key} failed: {exc}") from exc

@@ -5,10 +5,11 @@
 #              sqs:GetQueueAttributes for its readiness probe (GET /readyz asks for the QueueArn)
 #   consumer   sqs:ReceiveMessage, DeleteMessage, ChangeMessageVisibility on the queue;
 #              s3:PutObject under raw/
-#   aggregator s3:ListBucket limited to raw/ and curated/, s3:GetObject under raw/,
-#              s3:PutObject under aggregates/, curated/, vehicle_stats/ and anomalies/ (it never
-#              reads back what it writes; it lists an hour's curated/ only when that hour's raw/ is
-#              empty, to refuse replacing kept records with nothing)
+#   aggregator s3:ListBucket limited to raw/ and curated/, s3:GetObject under raw/ and curated/,
+#              s3:PutObject under aggregates/, curated/, vehicle_stats/ and anomalies/ (it lists an
+#              hour's curated/ when that hour's raw/ is empty, to refuse replacing kept records with
+#              nothing, and reads the previous hour's curated file so that the anomaly rules' windows
+#              run on across the hour boundary; it reads nothing else it writes)
 #   scheduler  ecs:RunTask of the aggregator's task definition in this cluster, ecs:TagResource
 #              of the tasks RunTask creates there (the schedule propagates tags, which AWS
 #              authorises separately), iam:PassRole of the aggregator's two roles only, and
@@ -90,6 +91,13 @@ locals {
           Effect   = "Allow"
           Action   = ["s3:GetObject"]
           Resource = "${aws_s3_bucket.this.arn}/${local.raw_prefix}*"
+        },
+        {
+          # the previous hour's records.parquet: the rules' lead-in (app/aggregator/rules_pass.py)
+          Sid      = "ReadCuratedObjects"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject"]
+          Resource = "${aws_s3_bucket.this.arn}/${local.curated_prefix}*"
         },
         {
           # The hour's outputs, each to a fixed key a re-run overwrites. Large Parquet files go up

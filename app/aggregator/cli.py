@@ -82,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if args.lookback == 0:
         _aggregate(store, settings, hour, metrics, args)
         return 0
-    # Oldest first, so the hour asked for is the last line of the log and of the table. Hours are
-    # independent: one that fails must not keep the others, the newest above all, from being written.
+    # Oldest first, so the hour asked for is the last line of the log and of the table, and each
+    # hour's rules lead in from the previous hour as just written (rules_pass.py). One that fails
+    # must not keep the others, the newest above all, from being written: the next then leads in
+    # from what the failed hour held before, or starts its windows empty.
     failed: list[Hour] = []
     for each in (hour.shift(-back) for back in range(args.lookback, -1, -1)):
         try:

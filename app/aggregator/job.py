@@ -33,11 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import orjson
 
 from app.aggregator.columnar import HourEngine, HourTotals, connect, cpus, row_group_rows
 from app.aggregator.report import HourlyResult, to_csv, to_json
-from app.aggregator.rules_pass import hourly_episodes, rule_processes
+from app.aggregator.rules_pass import LeadIn, hourly_episodes, rule_processes, write_lead_in
 from app.aggregator.staging import StagedHour, stage_hour
 from app.aggregator.stats import from_epoch_ms
 from app.aggregator.tables import curated as curated_table
@@ -132,7 +133,14 @@ def aggregate_hour(
                 rows = engine.write_curated(curated_file, row_group_rows=row_group_rows(distinct))
                 phases["write_ms"] = _since(phase)
                 phase = time.perf_counter()
-                episodes = _anomalies(engine, settings, hour=hour, curated_file=curated_file, work=work)
+                lead_in = (
+                    _lead_in(store, settings, hour=hour, curated_file=curated_file, work=work)
+                    if distinct
+                    else None
+                )
+                episodes = _anomalies(
+                    engine, settings, hour=hour, curated_file=curated_file, work=work, lead_in=lead_in
+                )
                 engine.record_anomalies(episodes)
                 phases["rules_ms"] = _since(phase)
                 phase = time.perf_counter()
@@ -236,8 +244,59 @@ def _since(began: float) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+def _lead_in(
+    store: ObjectStore, settings: Settings, *, hour: Hour, curated_file: Path, work: Path
+) -> LeadIn | None:
+    """The previous hour's records that lead into this one, from its curated file, so that the
+    windowed rules run on across the boundary (app/aggregator/rules_pass.py). None if that hour has
+    no curated file (the first hour, a quiet one, one not aggregated yet) or it cannot be read: the
+    windows then start empty, as they did before lead-ins. A failure here does not fail the hour:
+    the lead-in only sharpens the rules at its first minute, and the hour's own outputs matter more.
+    """
+    previous = hour.shift(-1)
+    key = curated_table().key(settings.curated_prefix, previous)
+    previous_file = work / "previous.parquet"
+    try:
+        if key not in set(store.keys(key)):
+            log.info(
+                kv("rules_lead_in", hour=hour.key, previous=previous.key, rows=0, reason="no curated hour")
+            )
+            return None
+        store.get_file(key, previous_file)
+        lead_in = write_lead_in(
+            previous_file,
+            curated_file,
+            work / "lead_in.parquet",
+            window_s=settings.thresholds().window_s,
+            previous_end_ms=round(hour.start.timestamp() * 1000),
+            memory_mb=settings.hourly_memory_mb // 2,
+            work_dir=work,
+        )
+    except (StorageError, duckdb.Error) as exc:
+        log.warning(kv("rules_lead_in_failed", hour=hour.key, previous=previous.key, error=str(exc)))
+        return None
+    finally:
+        previous_file.unlink(missing_ok=True)
+    log.info(
+        kv(
+            "rules_lead_in",
+            hour=hour.key,
+            previous=previous.key,
+            rows=lead_in.rows,
+            vehicles=len(lead_in.bounds),
+        )
+    )
+    return lead_in
+
+
 def _anomalies(
-    engine: HourEngine, settings: Settings, *, hour: Hour, curated_file: Path, work: Path
+    engine: HourEngine,
+    settings: Settings,
+    *,
+    hour: Hour,
+    curated_file: Path,
+    work: Path,
+    lead_in: LeadIn | None,
 ) -> list[Episode]:
     # Silence at the end of the data is measured to the fleet's newest sample, not to the hour's
     # end: an hour run before it is over (a demo, a late replay) must not make every car silent.
@@ -250,6 +309,7 @@ def _anomalies(
         processes=rule_processes(engine.distinct_records(), cpus=settings.hourly_threads or cpus()),
         memory_mb=settings.hourly_memory_mb // 2,
         work_dir=work,
+        lead_in=lead_in,
     )
 
 

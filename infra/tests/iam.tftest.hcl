@@ -34,6 +34,7 @@ run "each_role_allows_exactly_what_its_component_does" {
     condition = jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement == [
       { Sid = "ListRawAndCuratedObjects", Effect = "Allow", Action = ["s3:ListBucket"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012", Condition = { StringLike = { "s3:prefix" = ["raw/*", "curated/*"] } } },
       { Sid = "ReadRawObjects", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/raw/*" },
+      { Sid = "ReadCuratedObjects", Effect = "Allow", Action = ["s3:GetObject"], Resource = "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/curated/*" },
       {
         Sid      = "WriteHourlyOutputs"
         Effect   = "Allow"
@@ -41,16 +42,17 @@ run "each_role_allows_exactly_what_its_component_does" {
         Resource = [for p in ["aggregates", "curated", "vehicle_stats", "anomalies"] : "arn:aws:s3:::fleet-telemetry-data-dev-123456789012/${p}/*"]
       },
     ]
-    error_message = "aggregator: list raw/ and curated/ (an empty hour's refusal), read raw/, write aggregates/, curated/, vehicle_stats/ and anomalies/ (the hourly job's outputs), nothing else."
+    error_message = "aggregator: list raw/ and curated/ (an empty hour's refusal), read raw/ and curated/ (the previous hour's lead-in for the rules), write aggregates/, curated/, vehicle_stats/ and anomalies/ (the hourly job's outputs), nothing else."
   }
 
-  # The hourly job never reads what it writes, and nothing but the consumer writes raw/.
+  # Of what the hourly job writes it reads back only curated/ (the rules' lead-in), and nothing
+  # but the consumer writes raw/.
   assert {
     condition = alltrue([
       for s in jsondecode(aws_iam_role_policy.task["aggregator"].policy).Statement :
-      !contains(flatten([s.Action]), "s3:GetObject") || alltrue([for r in flatten([s.Resource]) : endswith(r, "/raw/*")])
+      !contains(flatten([s.Action]), "s3:GetObject") || alltrue([for r in flatten([s.Resource]) : endswith(r, "/raw/*") || endswith(r, "/curated/*")])
     ])
-    error_message = "The aggregator may read only raw/: it writes curated/, vehicle_stats/, aggregates/ and anomalies/ without reading them back."
+    error_message = "The aggregator may read only raw/ and curated/: it writes vehicle_stats/, aggregates/ and anomalies/ without reading them back."
   }
 
   # anomalies/ (the hour's episodes, episodes.jsonl) is the hourly job's: the consumer, whose live

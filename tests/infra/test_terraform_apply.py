@@ -586,8 +586,9 @@ def test_every_s3_call_of_the_hourly_job_is_allowed_by_its_task_role(
 ) -> None:
     """moto does not enforce IAM, so a call the role does not allow passes every other test.
 
-    One hour with records and one quiet hour (it lists curated/ to decide whether it may write
-    over it; with ListBucket on raw/ only, AWS refused that and every quiet hour failed).
+    Two hours with records and one quiet hour: the second reads the first's curated file (the
+    rules' lead-in), the quiet one lists curated/ to decide whether it may write over it (with
+    ListBucket on raw/ only, AWS refused that and every quiet hour failed).
     """
     document = applied.client("iam").get_role_policy(
         RoleName=f"{pipeline_defaults().name}-dev-aggregator", PolicyName="aggregator"
@@ -607,22 +608,29 @@ def test_every_s3_call_of_the_hourly_job_is_allowed_by_its_task_role(
     s3 = s3_client(settings)
     s3.delete_bucket_policy(Bucket=bucket)  # moto's unconditional TLS Deny (the receiver test says why)
     hour = Hour("2025-10-19T12")
-    line = record_line(1, ingest=hour.start + timedelta(seconds=1), vehicle="veh-iam")
-    s3.put_object(
-        Bucket=bucket, Key=f"{partition_of(line, settings.raw_prefix)}part-iam.jsonl", Body=line + b"\n"
-    )
+    for each in (hour, hour.shift(1)):
+        line = record_line(1, ingest=each.start + timedelta(seconds=1), vehicle="veh-iam")
+        s3.put_object(
+            Bucket=bucket, Key=f"{partition_of(line, settings.raw_prefix)}part-iam.jsonl", Body=line + b"\n"
+        )
 
     calls: list[tuple[str, dict[str, Any]]] = []
     s3.meta.events.register(
         "before-parameter-build.s3", lambda params, model, **_: calls.append((model.name, dict(params)))
     )
-    for each in (hour, hour.shift(1)):  # with records, then quiet
+    for each in (hour, hour.shift(1), hour.shift(2)):  # with records, with records and a lead-in, quiet
         aggregate_hour(
             store=S3ObjectStore(s3, bucket), settings=settings, hour=each, metrics=InMemoryMetrics()
         )
 
     assert {operation for operation, _ in calls} >= {"ListObjectsV2", "GetObject", "PutObject"}
     assert any(op == "ListObjectsV2" and p["Prefix"].startswith(settings.curated_prefix) for op, p in calls)
+    lead_in = [
+        op
+        for op, p in calls
+        if op != "ListObjectsV2" and p.get("Key", "").startswith(settings.curated_prefix)
+    ]
+    assert "GetObject" in lead_in and "PutObject" in lead_in
     denied = [
         (op, p.get("Prefix", p.get("Key"))) for op, p in calls if not allowed(statements, op, bucket, p)
     ]
@@ -634,4 +642,9 @@ def test_every_s3_call_of_the_hourly_job_is_allowed_by_its_task_role(
         else s
         for s in statements
     ]
-    assert [op for op, p in calls if not allowed(before, op, bucket, p)] == ["ListObjectsV2"]
+    assert {op for op, p in calls if not allowed(before, op, bucket, p)} == {"ListObjectsV2"}
+    # ...and the role as it was before the rules read the previous hour back
+    unread = [s for s in statements if s.get("Sid") != "ReadCuratedObjects"]
+    assert {op for op, p in calls if not allowed(unread, op, bucket, p)} == {"GetObject", "HeadObject"} & set(
+        lead_in
+    )

@@ -54,5 +54,8 @@ class MemoryStore:
             body, metadata, _ = self.objects[key]
         return StoredObject(body=body, metadata=metadata)
 
+    def get_file(self, key: str, path: Path) -> None:
+        path.write_bytes(self.get(key).body)
+
     def body(self, key: str) -> bytes:
         return self.objects[key][0]
